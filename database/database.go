@@ -1,0 +1,164 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/rs/zerolog"
+	"go.uber.org/fx"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/httpserver"
+)
+
+// Dialect tells the SQL dialects apart where they differ (DDL types, upserts that need it).
+type Dialect string
+
+// The dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DefaultSQLitePath is where SQLite keeps its file unless backend.database.connection says
+// otherwise.
+const DefaultSQLitePath = "./data/stagebus.db"
+
+// DB is the shared database: a *sql.DB and its dialect. It is safe for concurrent use.
+type DB struct {
+	*sql.DB
+	dialect    Dialect
+	migrations []Migration
+	log        zerolog.Logger
+	describe   string
+	cfg        Config
+}
+
+// Config returns the configuration the database was opened with.
+func (db *DB) Config() Config { return db.cfg }
+
+// Dialect returns which SQL dialect the database speaks.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Open prepares the database described by cfg without connecting; [DB.Start] connects and
+// migrates. A malformed connection string is an error here.
+func Open(cfg Config, migrations []Migration, log zerolog.Logger) (*DB, error) {
+	db := &DB{migrations: migrations, log: log, describe: cfg.Connection.String(), cfg: cfg}
+	switch cfg.Client {
+	case ClientPostgres:
+		dsn := cfg.Connection.DSN
+		if cfg.Connection.object {
+			dsn = cfg.Connection.postgresURL()
+		}
+		pgCfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("backend.database.connection: not a valid PostgreSQL connection string (%s): %w", db.describe, redactErr(err, cfg.Connection))
+		}
+		sqlDB := stdlib.OpenDB(*pgCfg)
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(20)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		db.DB, db.dialect = sqlDB, Postgres
+	default:
+		path := cfg.Connection.DSN
+		if path == "" {
+			path = DefaultSQLitePath
+		}
+		dsn, memory := sqliteDSN(path)
+		sqlDB, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("backend.database.connection: %w", err)
+		}
+		if memory {
+			// Every connection to :memory: is a database of its own: keep exactly one.
+			sqlDB.SetMaxOpenConns(1)
+			sqlDB.SetConnMaxIdleTime(0)
+			sqlDB.SetConnMaxLifetime(0)
+		} else {
+			sqlDB.SetMaxOpenConns(8)
+		}
+		db.DB, db.dialect = sqlDB, SQLite
+		if !memory {
+			db.describe = path
+		}
+	}
+	return db, nil
+}
+
+// sqliteDSN builds the driver DSN: WAL, a busy timeout, foreign keys, and transactions that
+// take the write lock when they begin (no lock upgrades that fail under contention).
+func sqliteDSN(path string) (dsn string, memory bool) {
+	const params = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	if path == ":memory:" {
+		return "file::memory:?" + params, true
+	}
+	return "file:" + path + "?" + params + "&_pragma=journal_mode(WAL)", false
+}
+
+// redactErr keeps a driver's parse error from echoing a password.
+func redactErr(err error, c Connection) error {
+	msg := err.Error()
+	if c.Password != "" {
+		msg = strings.ReplaceAll(msg, c.Password.Value(), config.Redacted)
+	}
+	if c.DSN != "" {
+		msg = strings.ReplaceAll(msg, c.DSN, fmt.Sprint(c.RedactedConfig()))
+	}
+	return errors.New(msg)
+}
+
+// Start connects (creating the SQLite file's directory when needed) and applies pending
+// migrations.
+func (db *DB) Start(ctx context.Context) error {
+	if db.dialect == SQLite && db.describe != "" && db.describe != ":memory:" {
+		if dir := filepath.Dir(db.describe); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return fmt.Errorf("create the database directory: %w", err)
+			}
+		}
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("cannot connect to the database %s (backend.database): %w", db.describe, err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	db.log.Info().Str("client", string(db.dialect)).Str("database", db.describe).Msg("database ready")
+	return nil
+}
+
+// HealthCheck reports whether the database answers.
+func (db *DB) HealthCheck() httpserver.HealthCheck {
+	return httpserver.HealthCheck{Name: "database", Check: db.PingContext}
+}
+
+// Module provides the *DB from backend.database, connected and migrated in OnStart and
+// closed in OnStop, and its readiness check.
+var Module = fx.Module("database",
+	config.Provide[Config]("backend.database"),
+	fx.Provide(
+		func(lc fx.Lifecycle, cfg Config, p migrationsIn, log zerolog.Logger) (*DB, error) {
+			db, err := Open(cfg, p.Migrations, log)
+			if err != nil {
+				return nil, err
+			}
+			lc.Append(fx.Hook{OnStart: db.Start, OnStop: func(context.Context) error { return db.Close() }})
+			return db, nil
+		},
+		httpserver.AsHealthCheck(func(db *DB) httpserver.HealthCheck { return db.HealthCheck() }),
+	),
+)
+
+type migrationsIn struct {
+	fx.In
+	Migrations []Migration `group:"migrations"`
+}

@@ -1,0 +1,194 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+	"go.uber.org/fx"
+
+	"github.com/stagebus/stagebus/config"
+)
+
+// Server serves the registered routes on backend.listen.
+type Server struct {
+	listen Listen
+	log    zerolog.Logger
+	mux    *http.ServeMux
+	routes []Route
+	health *health
+	srv    *http.Server
+	ln     net.Listener
+}
+
+// Params are the inputs of [New].
+type Params struct {
+	fx.In
+	Listen        Listen
+	Logger        zerolog.Logger
+	Registry      *prometheus.Registry
+	Routes        []Route       `group:"routes"`
+	Checks        []HealthCheck `group:"health"`
+	Authenticator Authenticator `optional:"true"`
+}
+
+// New builds the server and registers every route with its policy. Two routes with the same
+// or overlapping patterns are an error.
+func New(p Params) (*Server, error) {
+	auth := p.Authenticator
+	if auth == nil {
+		auth = DenyAll{}
+	}
+	s := &Server{listen: p.Listen, log: p.Logger, mux: http.NewServeMux(), health: &health{checks: p.Checks}}
+	builtin := []Route{
+		{Method: http.MethodGet, Path: "/.backstage/health/v1/liveness", Handler: http.HandlerFunc(s.health.liveness), Auth: Unauthenticated},
+		{Method: http.MethodGet, Path: "/.backstage/health/v1/readiness", Handler: http.HandlerFunc(s.health.readiness), Auth: Unauthenticated},
+		{Method: http.MethodGet, Path: "/metrics", Handler: promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry}), Auth: Unauthenticated},
+	}
+	for _, r := range append(builtin, p.Routes...) {
+		if err := s.handle(r, auth); err != nil {
+			return nil, err
+		}
+	}
+	m, err := newHTTPMetrics(p.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.srv = &http.Server{
+		Handler:           instrument(http.HandlerFunc(s.serve), p.Logger, m),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	return s, nil
+}
+
+func (s *Server) handle(r Route, auth Authenticator) (err error) {
+	if r.Handler == nil || !strings.HasPrefix(r.Path, "/") {
+		return fmt.Errorf("route %q: needs a handler and a path starting with /", r.Pattern())
+	}
+	defer func() {
+		// ServeMux panics on conflicting patterns; that is a wiring error to report.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("route %q: %v", r.Pattern(), p)
+		}
+	}()
+	s.mux.Handle(r.Pattern(), guard(r, auth))
+	s.routes = append(s.routes, r)
+	return nil
+}
+
+// serve answers unmatched requests with JSON 404/405 and hands the rest to the mux.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		rec := &headerRecorder{header: http.Header{}}
+		h, _ := s.mux.Handler(r)
+		h.ServeHTTP(rec, r)
+		if allow := rec.header.Get("Allow"); rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", allow)
+			WriteError(w, r, Errorf(http.StatusMethodNotAllowed, "method %s is not allowed here; use %s", r.Method, allow))
+			return
+		}
+		WriteError(w, r, Errorf(http.StatusNotFound, "no route for %s %s", r.Method, r.URL.Path))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// headerRecorder captures what ServeMux's own 404/405 handlers would answer.
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header         { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (h *headerRecorder) WriteHeader(code int)        { h.status = code }
+
+// Routes returns every registered route, built-in ones included, sorted by path.
+func (s *Server) Routes() []Route {
+	out := append([]Route(nil), s.routes...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Pattern() < out[j].Pattern() })
+	return out
+}
+
+// Handler returns the server's full handler chain, for tests that use httptest.
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
+// Start binds the listening socket (so a port in use fails start-up) and serves in the
+// background.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.listen.Addr())
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (backend.listen): %w", s.listen.Addr(), unwrapOpError(err))
+	}
+	s.ln = ln
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error().Err(err).Msg("HTTP server stopped")
+		}
+	}()
+	s.health.ready.Store(true)
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
+	return nil
+}
+
+// Stop reports not-ready, stops accepting, and waits for in-flight requests until ctx ends.
+func (s *Server) Stop(ctx context.Context) error {
+	s.health.ready.Store(false)
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("stop HTTP server: %w", err)
+	}
+	return nil
+}
+
+// Addr returns the bound address (useful with port 0); empty before Start.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// unwrapOpError drops the "listen tcp addr:" prefix that net adds, keeping the cause.
+func unwrapOpError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+// NewRegistry returns the process's metrics registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Module provides the Server (started and stopped by the fx lifecycle once something
+// requires it), the metrics registry (also as prometheus.Registerer), and the backend.listen
+// and backend.baseUrl sections.
+var Module = fx.Module("httpserver",
+	config.Provide[Listen]("backend.listen"),
+	config.Provide[BaseURL]("backend.baseUrl"),
+	fx.Provide(
+		NewRegistry,
+		func(r *prometheus.Registry) prometheus.Registerer { return r },
+		func(lc fx.Lifecycle, p Params) (*Server, error) {
+			s, err := New(p)
+			if err == nil {
+				lc.Append(fx.StartStopHook(s.Start, s.Stop))
+			}
+			return s, err
+		},
+	),
+)
