@@ -1,0 +1,27 @@
+# Stagebus — the README's test command is `make test`.
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOTEST      := $(GO) test -race -count=1 -timeout 20m
+
+.PHONY: test check vet lint unit run
+
+## test: start the test services (PostgreSQL, Kafka), run vet, staticcheck and every test with
+## the services' URLs exported, then stop what was started (KEEP_SERVICES=1 keeps them).
+test:
+	./scripts/services run -- $(MAKE) --no-print-directory check
+
+## check: vet, staticcheck and the tests against whatever services the environment names.
+check: vet lint unit
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GOTEST) ./...
+
+## run: Stagebus on the embedded defaults (same as go run ./cmd/platform).
+run:
+	$(GO) run ./cmd/platform

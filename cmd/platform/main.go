@@ -1,0 +1,235 @@
+// Command platform runs Stagebus and its operator tools.
+//
+//	platform [--config FILE]... [--log-format json|console|auto]   serve
+//	platform config print [--config FILE]...                        print the effective config, secrets redacted
+//	platform config check [--config FILE]...                        check the config, listing every problem
+//	platform version                                                print the version
+//
+// Without --config, app-config.yaml and (when present) app-config.local.yaml are read from
+// the working directory. This package is the composition root: flags, fx.New, nothing else.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/dig"
+	"go.uber.org/fx"
+
+	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/httpserver"
+	"github.com/stagebus/stagebus/logging"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const (
+	startTimeout = 30 * time.Second
+	stopTimeout  = 20 * time.Second
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Environ()))
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// options are the command line's flags.
+type options struct {
+	configs   stringList
+	logFormat string
+}
+
+// run executes the command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer, environ []string) int {
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "platform: "+format+"\n", a...)
+		return 1
+	}
+	var opts options
+	fs := flag.NewFlagSet("platform", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(&opts.configs, "config", "configuration file to read; repeat to layer files (the later wins)")
+	fs.StringVar(&opts.logFormat, "log-format", string(logging.FormatAuto), "log format: json, console or auto (console on a terminal)")
+	// Flags may come before or after the command words.
+	var words []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				usage(stdout)
+				return 0
+			}
+			return fail("%v; run 'platform help' for usage", err)
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		words, rest = append(words, rest[0]), rest[1:]
+	}
+	format, err := logging.ParseFormat(opts.logFormat)
+	if err != nil {
+		return fail("--log-format: %v", err)
+	}
+
+	switch strings.Join(words, " ") {
+	case "":
+		return serve(opts, format, stderr, environ)
+	case "config print":
+		return withConfig(opts, stderr, environ, func(c *config.Config) int {
+			if err := c.Print(stdout); err != nil {
+				return fail("config print: %v", err)
+			}
+			return 0
+		})
+	case "config check":
+		return withConfig(opts, stderr, environ, func(c *config.Config) int {
+			for _, w := range c.Warnings() {
+				fmt.Fprintln(stderr, "warning: "+w)
+			}
+			fmt.Fprintf(stdout, "configuration OK (%s)\n", strings.Join(c.Tree().Files, ", "))
+			return 0
+		})
+	case "version":
+		fmt.Fprintf(stdout, "stagebus %s (%s)\n", buildVersion(), runtime.Version())
+		return 0
+	case "help":
+		usage(stdout)
+		return 0
+	}
+	return fail("unknown command %q; run 'platform help' for usage", strings.Join(words, " "))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  platform [--config FILE]... [--log-format json|console|auto]   run Stagebus
+  platform config print [--config FILE]...                        print the effective configuration (secrets redacted)
+  platform config check [--config FILE]...                        check the configuration and list every problem
+  platform version                                                print the version
+
+Without --config, app-config.yaml and app-config.local.yaml (if present) are read.
+APP_CONFIG_<key>_<key>=value overrides single keys; LOG_LEVEL sets the log level.
+`)
+}
+
+// app assembles every module of Stagebus around the loaded configuration tree.
+func app(tree *config.Tree, logOpts logging.Options) fx.Option {
+	return fx.Options(
+		fx.Supply(tree, logOpts),
+		config.Module,
+		logging.Module,
+		httpserver.Module,
+		database.Module,
+	)
+}
+
+// roots are what serving needs; fx builds only what they depend on.
+var roots = fx.Invoke(
+	func(*httpserver.Server, *database.DB) {},
+	func(c *config.Config, log zerolog.Logger) {
+		for _, w := range c.Warnings() {
+			log.Warn().Str("problem", w).Msg("configuration warning")
+		}
+	},
+)
+
+func load(opts options, environ []string) (*config.Tree, error) {
+	return config.Load(opts.configs, environ)
+}
+
+// withConfig builds the whole application graph without starting it (constructors do no
+// I/O), so that a check sees every module's configuration, then hands over the config.
+func withConfig(opts options, stderr io.Writer, environ []string, fn func(*config.Config) int) int {
+	tree, err := load(opts, environ)
+	if err != nil {
+		fmt.Fprintln(stderr, "platform: "+err.Error())
+		return 1
+	}
+	var c *config.Config
+	a := fx.New(app(tree, logging.Options{Out: io.Discard}), roots, fx.Populate(&c), fx.NopLogger)
+	if err := a.Err(); err != nil {
+		fmt.Fprintln(stderr, "platform: "+describe(err))
+		return 1
+	}
+	return fn(c)
+}
+
+// serve runs Stagebus until SIGINT or SIGTERM, then stops gracefully.
+func serve(opts options, format logging.Format, stderr io.Writer, environ []string) int {
+	tree, err := load(opts, environ)
+	if err != nil {
+		fmt.Fprintln(stderr, "platform: "+err.Error())
+		return 1
+	}
+	logOpts := logging.Options{Format: format, EnvLevel: lookup(environ, "LOG_LEVEL")}
+	a := fx.New(
+		app(tree, logOpts),
+		roots,
+		fx.StartTimeout(startTimeout),
+		fx.StopTimeout(stopTimeout),
+		fx.NopLogger, // failures are printed by describe; fx's own chatter helps nobody here
+	)
+	if err := a.Err(); err != nil {
+		fmt.Fprintln(stderr, "platform: "+describe(err))
+		return 1
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if err := a.Start(startCtx); err != nil {
+		fmt.Fprintln(stderr, "platform: start failed: "+describe(err))
+		return 1
+	}
+	sig := <-a.Wait()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancelStop()
+	if err := a.Stop(stopCtx); err != nil {
+		fmt.Fprintln(stderr, "platform: stop failed: "+describe(err))
+		return 1
+	}
+	return sig.ExitCode
+}
+
+// describe reduces an fx error to what the operator needs: the configuration problems, or
+// the root cause without fx's wiring details.
+func describe(err error) string {
+	var ps config.Problems
+	if errors.As(err, &ps) {
+		return ps.Error()
+	}
+	root := dig.RootCause(err)
+	return strings.ReplaceAll(root.Error(), "\n", " ")
+}
+
+func lookup(environ []string, name string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return version
+}
