@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST      := $(GO) test -race -count=1 -timeout 20m
 
-.PHONY: test check vet lint unit run
+.PHONY: test check vet lint unit run bench
 
 ## test: start the test services (PostgreSQL, Kafka), run vet, staticcheck and every test with
 ## the services' URLs exported, then stop what was started (KEEP_SERVICES=1 keeps them).
@@ -21,6 +21,11 @@ lint:
 
 unit:
 	$(GOTEST) ./...
+
+## bench: the benchmarks whose figures docs/benchmarks.md records (not part of make test).
+bench:
+	$(GO) test -run '^$$' -bench PublishToHandler -benchtime 200000x ./eventsvc/memory/
+	$(GO) test -run '^$$' -bench Latency -benchtime 3x ./eventsvc/memory/
 
 ## run: Stagebus on the embedded defaults (same as go run ./cmd/platform).
 run:

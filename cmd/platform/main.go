@@ -27,6 +27,9 @@ import (
 
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/eventsvc/deadletter"
+	"github.com/stagebus/stagebus/eventsvc/memory"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/logging"
 )
@@ -135,12 +138,16 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		logging.Module,
 		httpserver.Module,
 		database.Module,
+		eventsvc.Module,
+		memory.Module,
+		deadletter.Module,
 	)
 }
 
-// roots are what serving needs; fx builds only what they depend on.
+// roots are what serving needs; fx builds only what they depend on. The bus comes before the
+// HTTP server, so that subscriptions run before requests are accepted.
 var roots = fx.Invoke(
-	func(*httpserver.Server, *database.DB) {},
+	func(*database.DB, *eventsvc.Service, *httpserver.Server) {},
 	func(c *config.Config, log zerolog.Logger) {
 		for _, w := range c.Warnings() {
 			log.Warn().Str("problem", w).Msg("configuration warning")

@@ -1,0 +1,2 @@
+// Package configtest builds configuration trees for tests.
+package configtest

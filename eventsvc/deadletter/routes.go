@@ -1,0 +1,186 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/httpserver"
+)
+
+// Redeliverer hands an event to a running subscription again; *eventsvc.Service implements
+// it.
+type Redeliverer interface {
+	Redeliver(subscription string, e eventsvc.Event, done func(error)) error
+}
+
+// API serves the dead-letter routes.
+type API struct {
+	store     *Store
+	redeliver Redeliverer
+	mu        sync.Mutex
+	replaying map[string]bool
+}
+
+// NewAPI returns the routes' handlers.
+func NewAPI(store *Store, r Redeliverer) *API {
+	return &API{store: store, redeliver: r, replaying: map[string]bool{}}
+}
+
+// Routes returns the dead-letter routes; they require credentials.
+func (a *API) Routes() []httpserver.Route {
+	return []httpserver.Route{
+		{Method: http.MethodGet, Path: "/api/events/dead-letters", Handler: http.HandlerFunc(a.list)},
+		{Method: http.MethodGet, Path: "/api/events/dead-letters/{id}", Handler: http.HandlerFunc(a.get)},
+		{Method: http.MethodPost, Path: "/api/events/dead-letters/{id}/replay", Handler: http.HandlerFunc(a.replay)},
+		{Method: http.MethodDelete, Path: "/api/events/dead-letters/{id}", Handler: http.HandlerFunc(a.delete)},
+	}
+}
+
+// recordJSON is a dead letter as the API shows it. The payload is inlined when it is JSON,
+// else given in base64.
+type recordJSON struct {
+	ID            string            `json:"id"`
+	Subscription  string            `json:"subscription"`
+	Topic         string            `json:"topic"`
+	EventID       string            `json:"eventId"`
+	Key           string            `json:"key,omitempty"`
+	EventTime     time.Time         `json:"eventTime"`
+	Metadata      map[string]string `json:"metadata"`
+	Payload       json.RawMessage   `json:"payload,omitempty"`
+	PayloadBase64 string            `json:"payloadBase64,omitempty"`
+	Error         string            `json:"error"`
+	Attempts      int               `json:"attempts"`
+	FailedAt      time.Time         `json:"failedAt"`
+}
+
+func toJSON(r Record) recordJSON {
+	out := recordJSON{
+		ID: r.ID, Subscription: r.Subscription, Topic: r.Topic, EventID: r.Event.ID, Key: r.Event.Key,
+		EventTime: r.Event.Time, Metadata: r.Event.Metadata, Error: r.Error, Attempts: r.Attempts, FailedAt: r.FailedAt,
+	}
+	if json.Valid(r.Event.Payload) {
+		out.Payload = r.Event.Payload
+	} else {
+		out.PayloadBase64 = base64.StdEncoding.EncodeToString(r.Event.Payload)
+	}
+	return out
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := Filter{Topic: q.Get("topic"), Subscription: q.Get("subscription"), Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "limit must be a number from 1 to 500"))
+			return
+		}
+		f.Limit = n
+	}
+	page, err := a.store.List(r.Context(), f)
+	if errors.Is(err, ErrBadCursor) {
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "invalid cursor; use the nextCursor of a previous page"))
+		return
+	}
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return
+	}
+	items := make([]recordJSON, 0, len(page.Items))
+	for _, it := range page.Items {
+		items = append(items, toJSON(it))
+	}
+	body := map[string]any{"items": items, "totalItems": page.TotalItems, "pageInfo": map[string]any{}}
+	if page.NextCursor != "" {
+		body["pageInfo"] = map[string]any{"nextCursor": page.NextCursor}
+	}
+	httpserver.WriteJSON(w, http.StatusOK, body)
+}
+
+func (a *API) lookup(w http.ResponseWriter, r *http.Request) (Record, bool) {
+	rec, err := a.store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "no dead letter with id %s", r.PathValue("id")))
+		return Record{}, false
+	}
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return Record{}, false
+	}
+	return rec, true
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	if rec, ok := a.lookup(w, r); ok {
+		httpserver.WriteJSON(w, http.StatusOK, toJSON(rec))
+	}
+}
+
+// replay hands the event to its subscription again and answers 202 at once; the record is
+// removed when the event was handled or dead-lettered anew, and kept when the subscription
+// stopped first.
+func (a *API) replay(w http.ResponseWriter, r *http.Request) {
+	rec, ok := a.lookup(w, r)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	if a.replaying[rec.ID] {
+		a.mu.Unlock()
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusConflict, "dead letter %s is being replayed", rec.ID))
+		return
+	}
+	a.replaying[rec.ID] = true
+	a.mu.Unlock()
+	log := zerolog.Ctx(r.Context()).With().Str("dead_letter", rec.ID).Str("subscription", rec.Subscription).Logger()
+	err := a.redeliver.Redeliver(rec.Subscription, rec.Event, func(err error) {
+		defer a.done(rec.ID)
+		if err != nil {
+			log.Warn().Err(err).Msg("dead-letter replay interrupted; the record is kept")
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := a.store.Delete(ctx, rec.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			log.Error().Err(err).Msg("dead-letter replay done but the record could not be removed")
+		}
+	})
+	if err != nil {
+		a.done(rec.ID)
+		if errors.Is(err, eventsvc.ErrNotRunning) {
+			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusConflict, "subscription %s does not run in this instance; replay it where it runs", rec.Subscription))
+			return
+		}
+		httpserver.WriteError(w, r, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "replaying", "id": rec.ID})
+}
+
+func (a *API) done(id string) {
+	a.mu.Lock()
+	delete(a.replaying, id)
+	a.mu.Unlock()
+}
+
+func (a *API) delete(w http.ResponseWriter, r *http.Request) {
+	err := a.store.Delete(r.Context(), r.PathValue("id"))
+	if errors.Is(err, ErrNotFound) {
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "no dead letter with id %s", r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,180 @@
+package lanes
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+const keyMeta = "key"
+
+func msg(id, key string) *message.Message {
+	m := message.NewMessage(id, nil)
+	if key != "" {
+		m.Metadata.Set(keyMeta, key)
+	}
+	return m
+}
+
+// joined starts a dispatcher with one member.
+func joined(n int, done func(*message.Message)) (*Dispatcher, *Member) {
+	d := New(n, keyMeta, done)
+	return d, d.Join()
+}
+
+func receive(t *testing.T, m *Member) *message.Message {
+	t.Helper()
+	select {
+	case m := <-m.Output():
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message handed over")
+		return nil
+	}
+}
+
+func nothing(t *testing.T, m *Member) {
+	t.Helper()
+	select {
+	case m := <-m.Output():
+		t.Fatalf("unexpected message %s handed over", m.UUID)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func TestOneUnackedMessagePerKey(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var mu sync.Mutex
+	var done []string
+	d, mem := joined(8, func(m *message.Message) { mu.Lock(); done = append(done, m.UUID); mu.Unlock() })
+	defer d.Close()
+
+	d.Add(msg("a1", "a"))
+	d.Add(msg("a2", "a"))
+	first := receive(t, mem)
+	require.Equal(t, "a1", first.UUID)
+	nothing(t, mem) // a2 waits for a1's ack
+
+	other := "b"
+	for d.Lane(other) == d.Lane("a") {
+		other += "b"
+	}
+	d.Add(msg("b1", other))
+	require.Equal(t, "b1", receive(t, mem).UUID, "another lane is not blocked")
+
+	first.Ack()
+	require.Equal(t, "a2", receive(t, mem).UUID)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(done) == 1 && done[0] == "a1" }, time.Second, time.Millisecond)
+}
+
+func TestNackRedeliversBeforeLaterMessages(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	d, mem := joined(4, nil)
+	defer d.Close()
+	d.Add(msg("1", "k"))
+	d.Add(msg("2", "k"))
+	m := receive(t, mem)
+	ctx := m.Context()
+	m.Nack()
+	<-ctx.Done() // the hand-over's context ends with the nack
+	again := receive(t, mem)
+	require.Equal(t, "1", again.UUID)
+	require.NotSame(t, m, again, "a fresh copy, since a message is acked once")
+	again.Ack()
+	require.Equal(t, "2", receive(t, mem).UUID)
+}
+
+func TestMessagesWithoutKeyShareOneOrder(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	d, mem := joined(16, nil)
+	defer d.Close()
+	for i := range 20 {
+		d.Add(msg(fmt.Sprint(i), ""))
+	}
+	for i := range 20 {
+		m := receive(t, mem)
+		require.Equal(t, fmt.Sprint(i), m.UUID)
+		m.Ack()
+	}
+}
+
+func TestCloseGivesUpUnackedMessages(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	acked := make(chan string, 2)
+	d, mem := joined(2, func(m *message.Message) { acked <- m.UUID })
+	d.Add(msg("held", "k"))
+	d.Add(msg("queued", "k"))
+	m := receive(t, mem)
+	d.Close()
+	<-m.Context().Done()
+	_, open := <-mem.Output()
+	require.False(t, open, "output closed")
+	m.Ack()
+	select {
+	case id := <-acked:
+		t.Fatalf("ack of %s reported after Close", id)
+	case <-time.After(50 * time.Millisecond):
+	}
+	d.Close() // idempotent
+}
+
+func TestMembersShareLanesWithoutSplittingAKey(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	d := New(8, keyMeta, nil)
+	defer d.Close()
+	a, b := d.Join(), d.Join()
+	for i := range 40 {
+		d.Add(msg(fmt.Sprint(i), fmt.Sprint("key-", i%8)))
+	}
+	got := map[*Member]int{}
+	keyOwner := map[string]*Member{}
+	for range 40 {
+		var m *message.Message
+		var who *Member
+		select {
+		case m = <-a.Output():
+			who = a
+		case m = <-b.Output():
+			who = b
+		case <-time.After(5 * time.Second):
+			t.Fatal("stalled")
+		}
+		key := m.Metadata.Get(keyMeta)
+		if owner, ok := keyOwner[key]; ok {
+			require.Same(t, owner, who, "a key stays with one member while members are stable")
+		}
+		keyOwner[key] = who
+		got[who]++
+		m.Ack()
+	}
+	require.Positive(t, got[a])
+	require.Positive(t, got[b])
+}
+
+func TestLeaveHandsLanesToTheOthers(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	d := New(1, keyMeta, nil)
+	defer d.Close()
+	a := d.Join()
+	d.Add(msg("1", ""))
+	first := receive(t, a)
+	b := d.Join()
+	d.Add(msg("2", ""))
+	nothing(t, b) // 2 waits for 1's ack, whoever holds it
+	d.Leave(a)
+	_, open := <-a.Output()
+	require.False(t, open)
+	first.Ack()
+	second := receive(t, b)
+	require.Equal(t, "2", second.UUID)
+	second.Ack()
+	d.Leave(b)
+	d.Add(msg("3", ""))
+	c := d.Join()
+	require.Equal(t, "3", receive(t, c).UUID, "a lane waits for a member when there is none")
+}

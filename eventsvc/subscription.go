@@ -1,0 +1,279 @@
+package eventsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/rs/zerolog"
+	"go.uber.org/fx"
+)
+
+// Handler handles one event. Returning an error (or panicking) makes the bus try again later;
+// handlers must therefore be idempotent. The context carries the event's correlation id,
+// traceparent and a logger (zerolog.Ctx).
+type Handler func(ctx context.Context, e Event) error
+
+// DefaultConcurrency is a subscription's concurrency when it sets none.
+const DefaultConcurrency = 16
+
+// Subscription declares interest in topics under an id that is the consumer group.
+type Subscription struct {
+	// ID names the subscription across restarts and instances, e.g. catalog.github-provider.
+	ID string
+	// Topics are the topics to receive.
+	Topics []string
+	// Handler is called for each event.
+	Handler Handler
+	// Concurrency bounds the handler calls running at once in this process (default 16).
+	// Events with the same key never run at once, whatever this says.
+	Concurrency int
+	// Retry replaces events.retry for this subscription when set.
+	Retry *RetryPolicy
+}
+
+// AsSubscription annotates a constructor returning a Subscription so that it joins the
+// "eventsvc.subscriptions" group; the eventsvc module starts it.
+func AsSubscription(constructor any) any {
+	return fx.Annotate(constructor, fx.ResultTags(`group:"eventsvc.subscriptions"`))
+}
+
+func (s Subscription) validate() error {
+	if s.ID == "" {
+		return errors.New("subscription needs an id")
+	}
+	if err := ValidateTopic(s.ID); err != nil {
+		return fmt.Errorf("subscription id %q: letters, digits, '.', '_', '-' and ':' only", s.ID)
+	}
+	if len(s.Topics) == 0 {
+		return fmt.Errorf("subscription %s needs at least one topic", s.ID)
+	}
+	for _, t := range s.Topics {
+		if err := ValidateTopic(t); err != nil {
+			return fmt.Errorf("subscription %s: %w", s.ID, err)
+		}
+	}
+	if s.Handler == nil {
+		return fmt.Errorf("subscription %s needs a handler", s.ID)
+	}
+	if s.Concurrency < 0 {
+		return fmt.Errorf("subscription %s: concurrency must not be negative", s.ID)
+	}
+	if s.Retry != nil {
+		if err := s.Retry.Validate(); err != nil {
+			return fmt.Errorf("subscription %s: retry: %w", s.ID, err)
+		}
+	}
+	return nil
+}
+
+// errStopping aborts work that has not finished when a subscription stops; the message is
+// nacked, so a durable backend delivers it again.
+var errStopping = errors.New("subscription stopping")
+
+// Running is a started subscription. Close it to stop.
+//
+// Each topic's messages are read by a fixed pool of workers (the subscription's concurrency),
+// which also bounds how many handlers run at once. Workers are long-lived, so that a busy
+// subscription does not start a goroutine per message as Watermill's Router would.
+type Running struct {
+	sub        Subscription
+	svc        *Service
+	retry      RetryPolicy
+	subscriber message.Subscriber
+	log        zerolog.Logger
+	sem        chan struct{}
+	metrics    map[string]*subscriptionMetrics // by topic; fixed after start
+
+	// base is the parent of handler contexts; cancelled only when Close gives up waiting.
+	base       context.Context
+	cancelBase context.CancelFunc
+	// cancelSub ends the backend subscriptions: their channels close and the workers return.
+	cancelSub context.CancelFunc
+	workers   sync.WaitGroup
+	// stopping is closed when Close begins: retry waits end and queued events are nacked.
+	stopping  chan struct{}
+	replays   sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// ID returns the subscription id.
+func (r *Running) ID() string { return r.sub.ID }
+
+// start subscribes to every topic and starts the workers.
+func (r *Running) start(concurrency int) error {
+	sb, err := r.svc.backend.Subscriber(r.sub.ID)
+	if err != nil {
+		return fmt.Errorf("subscription %s: %w", r.sub.ID, err)
+	}
+	r.subscriber = sb
+	subCtx, cancel := context.WithCancel(context.Background())
+	r.cancelSub = cancel
+	r.metrics = make(map[string]*subscriptionMetrics, len(r.sub.Topics))
+	for _, topic := range r.sub.Topics {
+		r.metrics[topic] = r.svc.metrics.forSubscription(topic, r.sub.ID)
+		ch, err := sb.Subscribe(subCtx, topic)
+		if err != nil {
+			cancel()
+			r.workers.Wait()
+			_ = sb.Close()
+			return fmt.Errorf("subscription %s: topic %s: %w", r.sub.ID, topic, err)
+		}
+		for range concurrency {
+			r.workers.Go(func() {
+				for msg := range ch {
+					if err := r.process(eventFromMessage(msg, topic), msg); err != nil {
+						msg.Nack()
+					} else {
+						msg.Ack()
+					}
+				}
+			})
+		}
+	}
+	return nil
+}
+
+// Close stops delivery, waits for in-flight handlers (the current attempt of each) until ctx
+// ends, and then closes the subscriber, so that the acknowledgements are recorded. Retry waits
+// end at once: those events are left unacknowledged for the backend to deliver again.
+func (r *Running) Close(ctx context.Context) error {
+	r.closeOnce.Do(func() {
+		r.svc.forget(r) // no new replays from here on
+		close(r.stopping)
+		r.cancelSub()
+		done := make(chan error, 1)
+		go func() {
+			r.workers.Wait()
+			r.replays.Wait()
+			done <- r.subscriber.Close()
+		}()
+		select {
+		case r.closeErr = <-done:
+		case <-ctx.Done():
+			r.cancelBase()
+			r.closeErr = fmt.Errorf("subscription %s: handlers still running when the stop timeout ended: %w", r.sub.ID, ctx.Err())
+		}
+		r.cancelBase()
+		r.log.Debug().Msg("subscription stopped")
+	})
+	return r.closeErr
+}
+
+// process runs the handler with retries and dead-letters the event after the last attempt.
+// It returns nil once the event is handled or dead-lettered (the backend then acks it), or
+// errStopping when the subscription stops first (the backend then nacks it).
+func (r *Running) process(ev Event, msg *message.Message) error {
+	select {
+	case r.sem <- struct{}{}:
+	case <-r.stopping:
+		return errStopping
+	}
+	defer func() { <-r.sem }()
+	m := r.metrics[ev.Topic]
+	if m == nil { // a replayed dead letter of a topic the subscription no longer has
+		m = r.svc.metrics.forSubscription(ev.Topic, r.sub.ID)
+	}
+	m.inFlight.Inc()
+	defer m.inFlight.Dec()
+
+	ctx, log := r.handlerContext(ev)
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			m.retries.Inc()
+		}
+		start := time.Now()
+		err := r.call(ctx, ev, msg)
+		m.duration.Observe(time.Since(start).Seconds())
+		if err == nil {
+			m.delivered.Inc()
+			return nil
+		}
+		m.errors.Inc()
+		if attempt >= r.retry.MaxAttempts {
+			log.Error().Err(err).Int("attempt", attempt).Msg("handler failed on its last attempt; dead-lettering the event")
+			if err := r.deadLetter(ev, err, attempt); err != nil {
+				return err
+			}
+			m.deadLettered.Inc()
+			return nil
+		}
+		wait := r.retry.backoff(attempt, rand.Float64())
+		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("handler failed; will retry")
+		if !r.sleep(wait) {
+			return errStopping
+		}
+	}
+}
+
+// call runs the handler once, turning a panic into an error (Watermill's Recoverer).
+func (r *Running) call(ctx context.Context, ev Event, msg *message.Message) error {
+	h := middleware.Recoverer(func(*message.Message) ([]*message.Message, error) {
+		return nil, r.sub.Handler(ctx, ev)
+	})
+	_, err := h(msg)
+	var p middleware.RecoveredPanicError
+	if errors.As(err, &p) {
+		zerolog.Ctx(ctx).Error().Str("stack", p.Stacktrace).Msg("handler panicked")
+		return fmt.Errorf("panic: %v", p.V)
+	}
+	return err
+}
+
+// deadLetter writes the event to the dead-letter store, trying again until it succeeds or the
+// subscription stops: an event is acknowledged only once it is stored.
+func (r *Running) deadLetter(ev Event, cause error, attempts int) error {
+	d := DeadLetter{Subscription: r.sub.ID, Topic: ev.Topic, Event: ev, Error: cause.Error(), Attempts: attempts, FailedAt: time.Now()}
+	for try := 1; ; try++ {
+		err := r.svc.deadLetters.Add(r.base, d)
+		if err == nil {
+			return nil
+		}
+		wait := r.retry.backoff(try, rand.Float64())
+		r.log.Error().Err(err).Str("event_id", ev.ID).Dur("retry_in", wait).Msg("cannot write the dead letter; will retry")
+		if !r.sleep(wait) {
+			return errStopping
+		}
+	}
+}
+
+// sleep waits d, or returns false as soon as the subscription stops.
+func (r *Running) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.stopping:
+		return false
+	}
+}
+
+// handlerContext builds the handler's context from the subscription's base context.
+func (r *Running) handlerContext(ev Event) (context.Context, *zerolog.Logger) {
+	ctx := NewHandlerContext(r.base, ev, r.log)
+	return ctx, zerolog.Ctx(ctx)
+}
+
+// NewHandlerContext returns the context a handler receives for ev: the event
+// ([EventFromContext]), its correlation id, a new span of its trace, and log with those as
+// fields (zerolog.Ctx). The bus builds it for every delivery; test fakes use it to call
+// handlers the same way.
+func NewHandlerContext(parent context.Context, ev Event, log zerolog.Logger) context.Context {
+	corr := ev.Metadata[MetaCorrelationID]
+	tp := childTraceparent(ev.Metadata[MetaTraceparent])
+	l := log.With().
+		Str("topic", ev.Topic).
+		Str("event_id", ev.ID).
+		Str("correlation_id", corr).
+		Str("trace_id", tp[3:35]).
+		Logger()
+	ctx := l.WithContext(parent)
+	return context.WithValue(ctx, eventContextKey{}, eventContext{event: &ev, correlation: corr, traceparent: tp})
+}

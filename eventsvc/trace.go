@@ -1,0 +1,80 @@
+package eventsvc
+
+import (
+	"encoding/hex"
+	"math/rand/v2"
+	"strings"
+)
+
+// W3C Trace Context (https://www.w3.org/TR/trace-context/): version-traceid-parentid-flags,
+// lower-case hex: "00-" 32 hex "-" 16 hex "-" 2 hex.
+
+// validTraceparent reports whether tp is a well-formed version-00 traceparent with non-zero
+// ids.
+func validTraceparent(tp string) bool {
+	parts := strings.Split(tp, "-")
+	if len(parts) != 4 || parts[0] != "00" || len(parts[1]) != 32 || len(parts[2]) != 16 || len(parts[3]) != 2 {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if !isLowerHex(p) {
+			return false
+		}
+	}
+	return strings.Trim(parts[1], "0") != "" && strings.Trim(parts[2], "0") != ""
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Trace and span ids come from math/rand/v2's per-goroutine ChaCha8 generator, seeded from
+// the system: unpredictable enough for tracing, and far cheaper than crypto/rand on the hot
+// path.
+func appendRandomHex(b []byte, words int) []byte {
+	var buf [8]byte
+	for range words {
+		v := rand.Uint64()
+		for i := range buf {
+			buf[i] = byte(v >> (8 * i))
+		}
+		b = hex.AppendEncode(b, buf[:])
+	}
+	return b
+}
+
+// newTraceparent starts a new sampled trace.
+func newTraceparent() string {
+	b := make([]byte, 0, 55)
+	b = append(b, "00-"...)
+	b = appendRandomHex(b, 2)
+	b = append(b, '-')
+	b = appendRandomHex(b, 1)
+	return string(append(b, "-01"...))
+}
+
+// childTraceparent continues tp's trace with a new span id (the handler's span); an invalid
+// tp starts a new trace. The result is always valid.
+func childTraceparent(tp string) string {
+	if !validTraceparent(tp) {
+		return newTraceparent()
+	}
+	b := make([]byte, 0, 55)
+	b = append(b, tp[:36]...)
+	b = appendRandomHex(b, 1)
+	return string(append(b, tp[52:]...))
+}
+
+// traceID returns the trace id of a valid traceparent, or "".
+func traceID(tp string) string {
+	if !validTraceparent(tp) {
+		return ""
+	}
+	return tp[3:35]
+}
