@@ -32,6 +32,10 @@ type Backend interface {
 	Close() error
 }
 
+// ReservedMetadataPrefix starts the Watermill metadata keys that belong to the bus (the key,
+// the time, a backend's bookkeeping); handlers never see them and publishers may not set them.
+const ReservedMetadataPrefix = reservedPrefix
+
 // MetaKeyHeader is the Watermill metadata key that carries an event's ordering key.
 const MetaKeyHeader = reservedPrefix + "key"
 

@@ -2,6 +2,7 @@ package eventsvc
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/stagebus/stagebus/config"
@@ -12,6 +13,14 @@ type BusName string
 
 // SetDefaults selects the in-memory bus.
 func (b *BusName) SetDefaults() { *b = "memory" }
+
+// Validate accepts the buses Stagebus has.
+func (b BusName) Validate() error {
+	if b != "memory" && b != "kafka" {
+		return fmt.Errorf("must be memory or kafka, got %q", string(b))
+	}
+	return nil
+}
 
 // RetryPolicy is events.retry, and a subscription's own override: how often and how fast a
 // failing handler is tried again before its event is dead-lettered.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -298,17 +299,19 @@ func toMessage(e Event) *message.Message {
 	return msg
 }
 
-// eventFromMessage maps a received message back to an event.
+// eventFromMessage maps a received message back to an event. Metadata under the reserved
+// prefix (the key, the time, a backend's own bookkeeping) is not shown to handlers.
 func eventFromMessage(msg *message.Message, topic string) Event {
 	e := Event{ID: msg.UUID, Topic: topic, Payload: msg.Payload, Metadata: make(map[string]string, len(msg.Metadata))}
 	for k, v := range msg.Metadata {
-		switch k {
-		case MetaKeyHeader:
+		switch {
+		case k == MetaKeyHeader:
 			e.Key = v
-		case MetaTimeHeader:
+		case k == MetaTimeHeader:
 			if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
 				e.Time = time.Unix(0, ns).UTC()
 			}
+		case strings.HasPrefix(k, reservedPrefix):
 		default:
 			e.Metadata[k] = v
 		}

@@ -171,6 +171,11 @@ func (r *Running) Close(ctx context.Context) error {
 // errStopping when the subscription stops first (the backend then nacks it).
 func (r *Running) process(ev Event, msg *message.Message) error {
 	select {
+	case <-r.stopping: // checked first: a select picks at random among ready cases
+		return errStopping
+	default:
+	}
+	select {
 	case r.sem <- struct{}{}:
 	case <-r.stopping:
 		return errStopping

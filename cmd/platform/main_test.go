@@ -232,6 +232,7 @@ func TestCLI(t *testing.T) {
 // listed here.
 var secretSamples = map[string]string{
 	"backend.database.connection": "backend:\n  database:\n    client: pg\n    connection: postgres://stagebus:MARKER@db:5432/stagebus\n",
+	"events.kafka.sasl.password":  "events:\n  kafka:\n    brokers: [k:9092]\n    sasl:\n      mechanism: plain\n      username: u\n      password: MARKER\n",
 }
 
 // TestConfigPrintRedactsEverySecret fills every secret field of every registered section

@@ -22,9 +22,11 @@ type Dispatcher struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu      sync.Mutex
-	members []*Member
-	changed chan struct{} // closed and replaced whenever members join or leave
+	mu          sync.Mutex
+	members     []*Member
+	changed     chan struct{} // closed and replaced whenever members join or leave
+	outstanding int           // messages handed over and not yet acked or nacked
+	idle        chan struct{} // closed and replaced whenever outstanding drops to zero
 }
 
 // Member is one consumer of a dispatcher, with its own output channel.
@@ -51,6 +53,7 @@ func New(n int, keyMeta string, done func(msg *message.Message)) *Dispatcher {
 	d := &Dispatcher{
 		lanes:   make([]*lane, n),
 		changed: make(chan struct{}),
+		idle:    make(chan struct{}),
 		keyMeta: keyMeta,
 		done:    done,
 		closing: make(chan struct{}),
@@ -90,6 +93,34 @@ func (d *Dispatcher) Leave(m *Member) {
 			close(m.out)
 			return
 		}
+	}
+	d.mu.Unlock()
+}
+
+// WaitIdle returns once no handed-over message awaits its ack or nack, or when stop closes.
+func (d *Dispatcher) WaitIdle(stop <-chan struct{}) {
+	for {
+		d.mu.Lock()
+		n, idle := d.outstanding, d.idle
+		d.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-idle:
+		case <-stop:
+			return
+		}
+	}
+}
+
+// settled records the end of a hand-over.
+func (d *Dispatcher) settled() {
+	d.mu.Lock()
+	d.outstanding--
+	if d.outstanding == 0 {
+		close(d.idle)
+		d.idle = make(chan struct{})
 	}
 	d.mu.Unlock()
 }
@@ -170,6 +201,9 @@ func (d *Dispatcher) handOver(i int, msg *message.Message) bool {
 		}
 		select {
 		case m.out <- msg:
+			d.mu.Lock()
+			d.outstanding++
+			d.mu.Unlock()
 			m.senders.Done()
 			return true
 		case <-m.left:
@@ -237,11 +271,14 @@ func (d *Dispatcher) deliver(i int, msg *message.Message) (*message.Message, boo
 		select {
 		case <-msg.Acked():
 			cancel()
+			d.settled()
 			return msg, true
 		case <-msg.Nacked():
 			cancel()
+			d.settled()
 		case <-d.closing:
 			cancel()
+			d.settled()
 			return nil, false
 		}
 		// Redeliver a fresh copy: a Watermill message is acked or nacked once.

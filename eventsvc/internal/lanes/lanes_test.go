@@ -178,3 +178,30 @@ func TestLeaveHandsLanesToTheOthers(t *testing.T) {
 	c := d.Join()
 	require.Equal(t, "3", receive(t, c).UUID, "a lane waits for a member when there is none")
 }
+
+func TestWaitIdle(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	d, mem := joined(4, nil)
+	defer d.Close()
+	d.WaitIdle(nil) // nothing handed over
+	d.Add(msg("1", "a"))
+	m := receive(t, mem)
+	idle := make(chan struct{})
+	go func() { d.WaitIdle(nil); close(idle) }()
+	select {
+	case <-idle:
+		t.Fatal("idle while a message awaits its ack")
+	case <-time.After(50 * time.Millisecond):
+	}
+	m.Ack()
+	select {
+	case <-idle:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not idle after the ack")
+	}
+	d.Add(msg("2", "a"))
+	receive(t, mem)
+	stop := make(chan struct{})
+	close(stop)
+	d.WaitIdle(stop) // returns at once when told to stop
+}

@@ -1,0 +1,187 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
+	"github.com/stagebus/stagebus/eventsvc/kafka"
+)
+
+// benchBrokers returns the real broker for benchmarks (they measure a broker, not the fake).
+func benchBrokers(b *testing.B) []string {
+	return real(b)
+}
+
+const publishers = 64
+
+func startService(b *testing.B, cfg kafka.Config, subs ...eventsvc.Subscription) *eventsvc.Service {
+	bk, err := kafka.New(cfg, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := eventsvc.New(eventsvc.Options{Backend: bk, Retry: eventsvc.RetryPolicy{MaxAttempts: 1, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
+		DeadLetters: &eventsvctest.DeadLetters{}, Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry(), Subscriptions: subs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return svc
+}
+
+// parallel runs n calls of fn spread over the publishers and returns the calls per second.
+func parallel(n int, fn func(i int) error) (float64, error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	start := time.Now()
+	for range publishers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// BenchmarkPublish: 64 concurrent synchronous publishes (acks=all) through the EventsService,
+// next to a raw kafka-go Writer with the same settings in the same run. Goal: ratio ≥ 0.8.
+// Run: PLATFORM_TEST_KAFKA_BROKERS=… go test -run '^$' -bench Publish ./eventsvc/kafka/
+func BenchmarkPublish(b *testing.B) {
+	brokers := benchBrokers(b)
+	n := max(b.N, 5000)
+	cfg := testConfig(brokers)
+	svc := startService(b, cfg)
+	defer svc.Stop(context.Background()) //nolint:errcheck
+	payload := make([]byte, 2500)
+	ctx := context.Background()
+	// Create the topic outside the measurement.
+	if err := svc.Publish(ctx, eventsvc.Event{Topic: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Balancer: kafkago.Murmur2Balancer{}, RequiredAcks: kafkago.RequireAll,
+		BatchTimeout: cfg.BatchTimeout, BatchSize: 500}
+	defer w.Close()
+	raw, err := parallel(n, func(i int) error {
+		return w.WriteMessages(ctx, kafkago.Message{Topic: cfg.TopicPrefix + "bench", Key: []byte("k" + strconv.Itoa(i%64)), Value: payload})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	ours, err := parallel(n, func(i int) error {
+		return svc.Publish(ctx, eventsvc.Event{Topic: "bench", Key: "k" + strconv.Itoa(i%64), Payload: payload})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(raw, "raw-events/s")
+	b.ReportMetric(ours, "events/s")
+	b.ReportMetric(ours/raw, "ratio")
+}
+
+// BenchmarkEndToEnd: events already on the topic, consumed by a subscription whose handler
+// returns at once (offsets committed after each acknowledgement, coalesced), next to a raw
+// kafka-go group Reader that commits after handling each message (kafka-go's own batching).
+// Goal: ratio ≥ 0.8.
+func BenchmarkEndToEnd(b *testing.B) {
+	brokers := benchBrokers(b)
+	n := max(b.N, 20000)
+	cfg := testConfig(brokers)
+	cfg.Partitions = 3
+	pub := startService(b, cfg)
+	defer pub.Stop(context.Background()) //nolint:errcheck
+	ctx := context.Background()
+	payload := make([]byte, 2500)
+	for _, topic := range []string{"raw", "ours"} {
+		if _, err := parallel(n, func(i int) error {
+			return pub.Publish(ctx, eventsvc.Event{Topic: topic, Key: "k" + strconv.Itoa(i%64), Payload: payload})
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: brokers, GroupID: cfg.GroupPrefix + "raw", Topic: cfg.TopicPrefix + "raw",
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond, CommitInterval: 100 * time.Millisecond, StartOffset: kafkago.FirstOffset})
+	start := time.Now()
+	for range n {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.CommitMessages(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	raw := float64(n) / time.Since(start).Seconds()
+	r.Close()
+
+	b.ResetTimer()
+	var handled atomic.Int64
+	all := make(chan struct{})
+	start = time.Now()
+	svc := startService(b, cfg, eventsvc.Subscription{ID: "ours", Topics: []string{"ours"}, Handler: func(context.Context, eventsvc.Event) error {
+		if handled.Add(1) == int64(n) {
+			close(all)
+		}
+		return nil
+	}})
+	<-all
+	ours := float64(n) / time.Since(start).Seconds()
+	b.StopTimer()
+	svc.Stop(ctx) //nolint:errcheck
+	b.ReportMetric(raw, "raw-events/s")
+	b.ReportMetric(ours, "events/s")
+	b.ReportMetric(ours/raw, "ratio")
+}
+
+// BenchmarkPublishLatency: one synchronous Publish at a time (acks=all). Goal: p50 < 10 ms.
+func BenchmarkPublishLatency(b *testing.B) {
+	brokers := benchBrokers(b)
+	svc := startService(b, testConfig(brokers))
+	defer svc.Stop(context.Background()) //nolint:errcheck
+	ctx := context.Background()
+	if err := svc.Publish(ctx, eventsvc.Event{Topic: "latency"}); err != nil {
+		b.Fatal(err)
+	}
+	const rounds = 500
+	lat := make([]time.Duration, 0, rounds)
+	b.ResetTimer()
+	for range b.N {
+		for i := range rounds {
+			start := time.Now()
+			if err := svc.Publish(ctx, eventsvc.Event{Topic: "latency", Key: fmt.Sprint(i)}); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1e3, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1e3, "p99-ms")
+}
