@@ -22,10 +22,12 @@ lint:
 unit:
 	$(GOTEST) ./...
 
-## bench: the benchmarks whose figures docs/benchmarks.md records (not part of make test).
+## bench: the benchmarks whose figures docs/benchmarks.md records (not part of make test);
+## the Kafka ones run against the real broker that scripts/services starts.
 bench:
 	$(GO) test -run '^$$' -bench PublishToHandler -benchtime 200000x ./eventsvc/memory/
 	$(GO) test -run '^$$' -bench Latency -benchtime 3x ./eventsvc/memory/
+	./scripts/services run -- $(GO) test -run '^$$' -bench 'Publish$$|EndToEnd|PublishLatency' -benchtime 1x -count 3 ./eventsvc/kafka/
 
 ## run: Stagebus on the embedded defaults (same as go run ./cmd/platform).
 run:
