@@ -1,0 +1,325 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/tidwall/gjson"
+	"go.uber.org/fx"
+	"golang.org/x/time/rate"
+
+	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/httpserver"
+)
+
+// Results counted by stagebus_ingress_requests_total.
+const (
+	ResultAccepted      = "accepted"
+	ResultDuplicate     = "duplicate"
+	ResultPending       = "pending"
+	ResultBadSignature  = "bad_signature"
+	ResultTooLarge      = "too_large"
+	ResultUnsupported   = "unsupported_media_type"
+	ResultInvalid       = "invalid"
+	ResultRateLimited   = "rate_limited"
+	ResultPublishFailed = "publish_failed"
+	ResultUnknownTopic  = "unknown_topic"
+)
+
+// retryAfter is what 409, 429 (at least) and 503 tell senders to wait, in seconds.
+const retryAfter = 5
+
+// Ingress serves POST /api/events/http/{topic}.
+type Ingress struct {
+	cfg    Config
+	pub    eventsvc.Publisher
+	dedup  *Dedup
+	log    zerolog.Logger
+	topics map[string]*topic
+	now    func() time.Time
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+type topic struct {
+	Source
+	insecure bool
+	limiter  *rate.Limiter
+}
+
+// Params are the inputs of [New].
+type Params struct {
+	fx.In
+	Config     Config
+	Publisher  eventsvc.Publisher
+	Dedup      *Dedup
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer
+	Sources    []Source `group:"ingress.sources"`
+}
+
+// New resolves each listed topic to its source and refuses, naming the topic, a topic that
+// nothing verifies unless it is marked insecure.
+func New(p Params) (*Ingress, error) {
+	in := &Ingress{cfg: p.Config, pub: p.Publisher, dedup: p.Dedup, log: p.Logger, topics: map[string]*topic{}, now: time.Now}
+	providers := map[string]Source{}
+	for _, s := range p.Sources {
+		providers[s.Topic] = s
+	}
+	var problems config.Problems
+	for _, name := range p.Config.Topics {
+		opts := p.Config.TopicOptions[name]
+		src, ok := providers[name]
+		switch {
+		case ok && opts.Verifier != "":
+			problems = append(problems, config.Problem{Path: "events.http.topicOptions." + name + ".verifier",
+				Message: fmt.Sprintf("topic %s is verified by its provider module (events.modules.%s); remove the verifier here", name, name)})
+			continue
+		case !ok:
+			src = genericSource(name, opts)
+		}
+		if src.Verifier == nil && !opts.Insecure {
+			problems = append(problems, config.Problem{Path: "events.http.topics",
+				Message: fmt.Sprintf("topic %s has no verifier: %s, or set events.http.topicOptions.%s.insecure: true to accept unsigned requests", name, howToVerify(name, ok), name)})
+			continue
+		}
+		t := &topic{Source: src, insecure: src.Verifier == nil}
+		if r := opts.RateLimit; r != nil {
+			burst := r.Burst
+			if burst == 0 {
+				burst = max(1, int(math.Ceil(r.RequestsPerSecond)))
+			}
+			t.limiter = rate.NewLimiter(rate.Limit(r.RequestsPerSecond), burst)
+		}
+		if t.insecure {
+			p.Logger.Warn().Str("topic", name).Msg("webhook topic accepts unsigned requests (insecure: true)")
+		}
+		in.topics[name] = t
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	in.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stagebus_ingress_requests_total", Help: "Webhook requests by topic and result.",
+	}, []string{"topic", "result"})
+	in.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "stagebus_ingress_duration_seconds", Help: "Time from request to answer, by topic.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"topic"})
+	for _, c := range []prometheus.Collector{in.requests, in.duration} {
+		if err := p.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("register ingress metrics: %w", err)
+		}
+	}
+	return in, nil
+}
+
+func howToVerify(topic string, provider bool) string {
+	if provider {
+		return "set events.modules." + topic + ".webhookSecret"
+	}
+	return "set events.http.topicOptions." + topic + ".verifier and secrets"
+}
+
+// Topics returns the topics that have a route, sorted.
+func (in *Ingress) Topics() []string {
+	out := make([]string, 0, len(in.topics))
+	for t := range in.topics {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Routes returns the ingress route; senders authenticate with their signatures, so the route
+// itself is declared unauthenticated.
+func (in *Ingress) Routes() []httpserver.Route {
+	return []httpserver.Route{{Method: http.MethodPost, Path: "/api/events/http/{topic}", Handler: in, Auth: httpserver.Unauthenticated}}
+}
+
+// ServeHTTP handles one webhook.
+func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	name := r.PathValue("topic")
+	t := in.topics[name]
+	label := name
+	if t == nil {
+		label = "unknown" // never a label per arbitrary path
+	}
+	result := in.handle(w, r, t, name)
+	in.requests.WithLabelValues(label, result).Inc()
+	in.duration.WithLabelValues(label).Observe(time.Since(start).Seconds())
+}
+
+func fail(w http.ResponseWriter, r *http.Request, status int, retry bool, format string, args ...any) {
+	if retry {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	httpserver.WriteError(w, r, httpserver.Errorf(status, format, args...))
+}
+
+func (in *Ingress) handle(w http.ResponseWriter, r *http.Request, t *topic, name string) string {
+	log := zerolog.Ctx(r.Context())
+	if t == nil {
+		fail(w, r, http.StatusNotFound, false, "no webhook topic %q; the topics are listed in events.http.topics", name)
+		return ResultUnknownTopic
+	}
+	if t.limiter != nil {
+		if res := t.limiter.ReserveN(in.now(), 1); !res.OK() || res.DelayFrom(in.now()) > 0 {
+			wait := res.DelayFrom(in.now())
+			res.CancelAt(in.now())
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusTooManyRequests, "too many requests on topic %s", name))
+			return ResultRateLimited
+		}
+	}
+	if r.ContentLength > in.cfg.MaxBodyBytes {
+		fail(w, r, http.StatusRequestEntityTooLarge, false, "the body exceeds events.http.maxBodyBytes (%d bytes)", in.cfg.MaxBodyBytes)
+		return ResultTooLarge
+	}
+	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	form := media == "application/x-www-form-urlencoded"
+	if err != nil || !(form || media == "application/json" || strings.HasSuffix(media, "+json")) {
+		fail(w, r, http.StatusUnsupportedMediaType, false, "Content-Type must be application/json or application/x-www-form-urlencoded, got %q", r.Header.Get("Content-Type"))
+		return ResultUnsupported
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			fail(w, r, http.StatusRequestEntityTooLarge, false, "the body exceeds events.http.maxBodyBytes (%d bytes)", in.cfg.MaxBodyBytes)
+			return ResultTooLarge
+		}
+		fail(w, r, http.StatusBadRequest, false, "could not read the body")
+		return ResultInvalid
+	}
+	if t.Verifier != nil {
+		if err := t.Verifier.Verify(r.Header, body, in.now()); err != nil {
+			log.Warn().Str("topic", name).Str("reason", err.Error()).Str("remote", r.RemoteAddr).Msg("webhook refused")
+			fail(w, r, http.StatusUnauthorized, false, "%v", err)
+			return ResultBadSignature
+		}
+	}
+	payload, err := decodeBody(body, form)
+	if err != nil {
+		fail(w, r, http.StatusBadRequest, false, "%v", err)
+		return ResultInvalid
+	}
+	var key string
+	if t.Inspect != nil {
+		if key, err = t.Inspect(r.Header, payload); err != nil {
+			fail(w, r, http.StatusBadRequest, false, "%v", err)
+			return ResultInvalid
+		}
+	}
+	var id string
+	if t.DeliveryID != nil {
+		id = t.DeliveryID(r.Header)
+	}
+	ctx := r.Context()
+	if id != "" {
+		claim, err := in.dedup.Claim(ctx, name, id)
+		if err != nil {
+			log.Error().Err(err).Str("topic", name).Msg("deduplication unavailable")
+			fail(w, r, http.StatusServiceUnavailable, true, "the webhook could not be recorded; retry later")
+			return ResultPublishFailed
+		}
+		switch claim {
+		case Duplicate:
+			httpserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "duplicate"})
+			return ResultDuplicate
+		case Pending:
+			fail(w, r, http.StatusConflict, true, "delivery %s is being processed; retry later", id)
+			return ResultPending
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, in.cfg.PublishTimeout)
+	err = in.pub.Publish(pctx, eventsvc.Event{ID: id, Topic: name, Key: key, Payload: payload, Metadata: metadata(r.Header)})
+	cancel()
+	if err != nil {
+		log.Error().Err(err).Str("topic", name).Str("delivery_id", id).Msg("webhook not published")
+		if id != "" {
+			// Forget the claim, so that the sender's retry is accepted; the request's own context
+			// may be gone already.
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if rerr := in.dedup.Release(rctx, name, id); rerr != nil {
+				log.Error().Err(rerr).Str("delivery_id", id).Msg("could not release the delivery; its retries answer 409 until the claim goes stale")
+			}
+			rcancel()
+		}
+		fail(w, r, http.StatusServiceUnavailable, true, "the events bus did not take the webhook; retry later")
+		return ResultPublishFailed
+	}
+	if id != "" {
+		in.dedup.Confirm(name, id)
+	}
+	httpserver.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "accepted"})
+	return ResultAccepted
+}
+
+// decodeBody returns the JSON payload: the body, or the payload field of a form.
+func decodeBody(body []byte, form bool) ([]byte, error) {
+	if form {
+		vals, err := url.ParseQuery(string(body))
+		if err != nil || vals.Get("payload") == "" {
+			return nil, errors.New("a form body needs a payload field holding the JSON")
+		}
+		body = []byte(vals.Get("payload"))
+	}
+	if !gjson.ValidBytes(body) {
+		return nil, errors.New("the payload is not valid JSON")
+	}
+	return body, nil
+}
+
+// dropped headers: credentials (GitLab's token is the shared secret itself) and hop-by-hop.
+var dropped = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "cookie": true, "x-gitlab-token": true,
+	"content-length": true, "connection": true, "keep-alive": true, "te": true, "trailer": true,
+	"transfer-encoding": true, "upgrade": true, "accept-encoding": true,
+}
+
+// metadata keeps the request headers, lower-cased (as Backstage passes them), without
+// credentials; repeated values are joined with ", ".
+func metadata(h http.Header) map[string]string {
+	m := make(map[string]string, len(h))
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		if dropped[lk] || strings.HasPrefix(lk, "stagebus-") {
+			continue
+		}
+		m[lk] = strings.Join(vs, ", ")
+	}
+	return m
+}
+
+// Module provides the ingress (its route, its deduplication table and purge) from
+// events.http and the sources provider modules contribute.
+var Module = fx.Module("eventsvc/ingress",
+	config.Provide[Config]("events.http"),
+	database.AsMigrations(DedupMigrations...),
+	fx.Provide(
+		func(lc fx.Lifecycle, db *database.DB, cfg Config, log zerolog.Logger) *Dedup {
+			d := NewDedup(db, cfg.DedupRetention, log.With().Str("module", "events.http").Logger())
+			lc.Append(fx.StartStopHook(d.Start, d.Stop))
+			return d
+		},
+		New,
+		httpserver.AsRoutes(func(in *Ingress) []httpserver.Route { return in.Routes() }),
+	),
+)
