@@ -29,6 +29,7 @@ import (
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/deadletter"
+	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/eventsvc/kafka"
 	"github.com/stagebus/stagebus/eventsvc/memory"
 	"github.com/stagebus/stagebus/httpserver"
@@ -143,6 +144,7 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		memory.Module,
 		kafka.Module,
 		deadletter.Module,
+		ingress.Module,
 	)
 }
 

@@ -1,0 +1,430 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/stagebus/stagebus/database"
+)
+
+// Condition is one filter condition: the key exists, with one of Values when there are any.
+// Keys and values compare case-insensitively.
+type Condition struct {
+	Key    string
+	Values []string
+}
+
+// FilterSet is a set of conditions that must all hold.
+type FilterSet []Condition
+
+// ParseFilters parses Backstage filter parameters: each parameter is a filter set
+// "key=value,key2,key=other" (the sets are ORed; within one, conditions are ANDed, and the
+// values given for one key ORed).
+func ParseFilters(params []string) ([]FilterSet, error) {
+	var out []FilterSet
+	for _, p := range params {
+		if strings.TrimSpace(p) == "" {
+			continue
+		}
+		index := map[string]int{}
+		var set FilterSet
+		for _, part := range strings.Split(p, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			key, value, hasValue := strings.Cut(part, "=")
+			key = strings.ToLower(strings.TrimSpace(key))
+			if key == "" {
+				return nil, fmt.Errorf("invalid filter %q: a condition needs a key", p)
+			}
+			i, ok := index[key]
+			if !ok {
+				i = len(set)
+				index[key] = i
+				set = append(set, Condition{Key: key})
+			}
+			if hasValue {
+				set[i].Values = append(set[i].Values, strings.ToLower(strings.TrimSpace(value)))
+			}
+		}
+		if len(set) > 0 {
+			out = append(out, set)
+		}
+	}
+	return out, nil
+}
+
+// Order sorts by a field.
+type Order struct {
+	Field string
+	Desc  bool
+}
+
+// Query selects entities.
+type Query struct {
+	Filters        []FilterSet
+	Order          []Order
+	FullTextTerm   string
+	FullTextFields []string
+	Limit, Offset  int
+}
+
+// canonicalRelation maps lower-cased relation types to their names.
+var canonicalRelation = func() map[string]string {
+	m := map[string]string{}
+	for t := range inverse {
+		m[strings.ToLower(t)] = t
+	}
+	return m
+}()
+
+// sqlBuilder collects arguments and numbers placeholders.
+type sqlBuilder struct {
+	args []any
+}
+
+func (b *sqlBuilder) arg(v any) string {
+	b.args = append(b.args, v)
+	return fmt.Sprintf("$%d", len(b.args))
+}
+
+// where builds the WHERE clause of the filter sets and full-text filter over entities e.
+func (b *sqlBuilder) where(q Query) string {
+	var clauses []string
+	if len(q.Filters) > 0 {
+		var sets []string
+		for _, set := range q.Filters {
+			var conds []string
+			for _, c := range set {
+				conds = append(conds, b.condition(c))
+			}
+			sets = append(sets, "("+strings.Join(conds, " AND ")+")")
+		}
+		clauses = append(clauses, "("+strings.Join(sets, " OR ")+")")
+	}
+	if term := strings.ToLower(strings.TrimSpace(q.FullTextTerm)); term != "" {
+		fields := q.FullTextFields
+		if len(fields) == 0 {
+			fields = []string{"metadata.name", "metadata.title", "spec.profile.displayname"}
+		}
+		keys := make([]string, len(fields))
+		for i, f := range fields {
+			keys[i] = b.arg(strings.ToLower(f))
+		}
+		clauses = append(clauses, fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_search s WHERE s.entity_ref = e.entity_ref AND s.key IN (%s) AND s.value LIKE %s)",
+			strings.Join(keys, ", "), b.arg("%"+likeEscape(term)+"%")))
+	}
+	if len(clauses) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(clauses, " AND ")
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`%`, ``, `_`, ``).Replace(s)
+}
+
+func (b *sqlBuilder) condition(c Condition) string {
+	if rel, ok := strings.CutPrefix(c.Key, "relations."); ok {
+		t := canonicalRelation[rel]
+		if t == "" {
+			return "1 = 0"
+		}
+		out := fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_relations r WHERE r.source_ref = e.entity_ref AND r.type = %s", b.arg(t))
+		in := fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_relations r WHERE r.target_ref = e.entity_ref AND r.type = %s", b.arg(inverse[t]))
+		if len(c.Values) > 0 {
+			out += " AND r.target_ref IN (" + b.list(c.Values) + ")"
+			in += " AND r.source_ref IN (" + b.list(c.Values) + ")"
+		}
+		return "(" + out + ") OR " + in + "))"
+	}
+	q := fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_search s WHERE s.entity_ref = e.entity_ref AND s.key = %s", b.arg(c.Key))
+	if len(c.Values) > 0 {
+		q += " AND s.value IN (" + b.list(c.Values) + ")"
+	}
+	return q + ")"
+}
+
+func (b *sqlBuilder) list(values []string) string {
+	ph := make([]string, len(values))
+	for i, v := range values {
+		ph[i] = b.arg(v)
+	}
+	return strings.Join(ph, ", ")
+}
+
+// Query returns a page of matching entities, with relations, and how many match in all.
+func (s *Store) Query(ctx context.Context, q Query) ([]Entity, int, error) {
+	var b sqlBuilder
+	where := b.where(q)
+	var total int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM catalog_entities e"+where, b.args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count entities: %w", err)
+	}
+	var joins, orderBy []string
+	var ob sqlBuilder
+	for i, o := range q.Order {
+		alias := fmt.Sprintf("o%d", i)
+		joins = append(joins, fmt.Sprintf(" LEFT JOIN catalog_search %s ON %s.entity_ref = e.entity_ref AND %s.key = %s", alias, alias, alias, ob.arg(strings.ToLower(o.Field))))
+		dir := "ASC"
+		if o.Desc {
+			dir = "DESC"
+		}
+		orderBy = append(orderBy, fmt.Sprintf("%s.value %s NULLS LAST", alias, dir))
+	}
+	orderBy = append(orderBy, "e.entity_ref ASC")
+	// The joins come first in the statement, so their arguments are numbered first.
+	var fb sqlBuilder
+	fb.args = append(fb.args, ob.args...)
+	where = fb.where(q)
+	query := "SELECT e.entity_ref, e.uid, e.etag, e.body FROM catalog_entities e" + strings.Join(joins, "") + where + " ORDER BY " + strings.Join(orderBy, ", ")
+	if q.Limit > 0 {
+		query += " LIMIT " + fb.arg(q.Limit)
+	}
+	if q.Offset > 0 {
+		if q.Limit <= 0 && s.db.Dialect() == database.SQLite {
+			query += " LIMIT -1" // SQLite needs a LIMIT before OFFSET
+		}
+		query += " OFFSET " + fb.arg(q.Offset)
+	}
+	entities, err := s.load(ctx, query, fb.args...)
+	return entities, total, err
+}
+
+// load runs a query returning entity_ref, uid, etag, body and attaches relations.
+func (s *Store) load(ctx context.Context, query string, args ...any) ([]Entity, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query entities: %w", err)
+	}
+	defer rows.Close()
+	var out []Entity
+	var refs []string
+	for rows.Next() {
+		var ref, uid, etag, body string
+		if err := rows.Scan(&ref, &uid, &etag, &body); err != nil {
+			return nil, err
+		}
+		var e Entity
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			return nil, fmt.Errorf("entity %s: %w", ref, err)
+		}
+		e.Metadata.UID, e.Metadata.Etag = uid, etag
+		out = append(out, e)
+		refs = append(refs, ref)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.attachRelations(ctx, out, refs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// attachRelations fills in each entity's relations: its own, and the inverse of those that
+// point at it.
+func (s *Store) attachRelations(ctx context.Context, entities []Entity, refs []string) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	byRef := map[string][]Relation{}
+	for start := 0; start < len(refs); start += 400 {
+		chunk := refs[start:min(start+400, len(refs))]
+		for _, side := range []string{"source_ref", "target_ref"} {
+			q, args := inList("SELECT source_ref, type, target_ref FROM catalog_relations WHERE "+side+" IN ", chunk, 1)
+			rows, err := s.db.QueryContext(ctx, q, args...)
+			if err != nil {
+				return fmt.Errorf("load relations: %w", err)
+			}
+			for rows.Next() {
+				var src, typ, dst string
+				if err := rows.Scan(&src, &typ, &dst); err != nil {
+					rows.Close()
+					return err
+				}
+				if side == "source_ref" {
+					byRef[src] = append(byRef[src], Relation{Type: typ, TargetRef: dst})
+				} else if inv := inverse[typ]; inv != "" {
+					byRef[dst] = append(byRef[dst], Relation{Type: inv, TargetRef: src})
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range entities {
+		rels := byRef[refs[i]]
+		sort.Slice(rels, func(a, b int) bool {
+			if rels[a].Type != rels[b].Type {
+				return rels[a].Type < rels[b].Type
+			}
+			return rels[a].TargetRef < rels[b].TargetRef
+		})
+		entities[i].Relations = dedupRelations(rels)
+	}
+	return nil
+}
+
+func dedupRelations(rels []Relation) []Relation {
+	out := rels[:0]
+	for i, r := range rels {
+		if i > 0 && r == rels[i-1] {
+			continue
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// GetByRef returns one entity, or ErrNotFound.
+func (s *Store) GetByRef(ctx context.Context, ref EntityRef) (Entity, error) {
+	return s.one(ctx, `SELECT entity_ref, uid, etag, body FROM catalog_entities WHERE entity_ref = $1`, ref.String())
+}
+
+// GetByUID returns one entity, or ErrNotFound.
+func (s *Store) GetByUID(ctx context.Context, uid string) (Entity, error) {
+	return s.one(ctx, `SELECT entity_ref, uid, etag, body FROM catalog_entities WHERE uid = $1`, uid)
+}
+
+func (s *Store) one(ctx context.Context, q string, arg string) (Entity, error) {
+	es, err := s.load(ctx, q, arg)
+	if err != nil {
+		return Entity{}, err
+	}
+	if len(es) == 0 {
+		return Entity{}, ErrNotFound
+	}
+	return es[0], nil
+}
+
+// GetByRefs returns the entities in the order of refs, nil where there is none (or the ref
+// cannot be parsed, or the entity does not match the filters).
+func (s *Store) GetByRefs(ctx context.Context, refs []string, filters []FilterSet) ([]*Entity, error) {
+	canonical := make([]string, len(refs))
+	var valid []string
+	for i, r := range refs {
+		if ref, err := ParseRef(r, "", DefaultNamespace); err == nil {
+			canonical[i] = ref.String()
+			valid = append(valid, ref.String())
+		}
+	}
+	found := map[string]Entity{}
+	for start := 0; start < len(valid); start += 400 {
+		chunk := valid[start:min(start+400, len(valid))]
+		var b sqlBuilder
+		where := b.where(Query{Filters: filters})
+		if where == "" {
+			where = " WHERE "
+		} else {
+			where += " AND "
+		}
+		in := make([]string, len(chunk))
+		for i, r := range chunk {
+			in[i] = b.arg(r)
+		}
+		es, err := s.load(ctx, "SELECT e.entity_ref, e.uid, e.etag, e.body FROM catalog_entities e"+where+"e.entity_ref IN ("+strings.Join(in, ", ")+")", b.args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			found[e.Ref().String()] = e
+		}
+	}
+	out := make([]*Entity, len(refs))
+	for i, c := range canonical {
+		if e, ok := found[c]; ok && c != "" {
+			e := e
+			out[i] = &e
+		}
+	}
+	return out, nil
+}
+
+// FacetCount is one value of a facet and how many entities have it.
+type FacetCount struct {
+	Value string `json:"value"`
+	Count int    `json:"count"`
+}
+
+// Facets counts the values of each facet field among the entities matching the filters.
+func (s *Store) Facets(ctx context.Context, facets []string, filters []FilterSet) (map[string][]FacetCount, error) {
+	out := map[string][]FacetCount{}
+	for _, f := range facets {
+		var b sqlBuilder
+		key := b.arg(strings.ToLower(f))
+		where := b.where(Query{Filters: filters})
+		cond := " AND e.entity_ref IN (SELECT e.entity_ref FROM catalog_entities e" + where + ")"
+		rows, err := s.db.QueryContext(ctx, `SELECT MIN(s.original_value), count(DISTINCT s.entity_ref) FROM catalog_search s JOIN catalog_entities e ON e.entity_ref = s.entity_ref
+			WHERE s.key = `+key+` AND s.value IS NOT NULL`+cond+` GROUP BY s.value ORDER BY 2 DESC, 1`, b.args...)
+		if err != nil {
+			return nil, fmt.Errorf("facet %s: %w", f, err)
+		}
+		counts := []FacetCount{}
+		for rows.Next() {
+			var fc FacetCount
+			if err := rows.Scan(&fc.Value, &fc.Count); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			counts = append(counts, fc)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		out[f] = counts
+	}
+	return out, nil
+}
+
+// Project keeps only the given fields (dot paths) of an entity's JSON; no fields keeps all.
+func Project(e Entity, fields []string) (any, error) {
+	if len(fields) == 0 {
+		return e, nil
+	}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	var full map[string]any
+	if err := json.Unmarshal(raw, &full); err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	for _, f := range fields {
+		parts := strings.Split(strings.TrimSpace(f), ".")
+		copyPath(full, out, parts)
+	}
+	return out, nil
+}
+
+func copyPath(src, dst map[string]any, parts []string) {
+	v, ok := src[parts[0]]
+	if !ok {
+		return
+	}
+	if len(parts) == 1 {
+		dst[parts[0]] = v
+		return
+	}
+	sub, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	d, ok := dst[parts[0]].(map[string]any)
+	if !ok {
+		d = map[string]any{}
+		dst[parts[0]] = d
+	}
+	copyPath(sub, d, parts[1:])
+}

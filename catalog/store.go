@@ -1,0 +1,455 @@
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/eventsvc"
+)
+
+// Topics of the change stream.
+const (
+	TopicEntityUpserted = "catalog.entity.upserted"
+	TopicEntityDeleted  = "catalog.entity.deleted"
+)
+
+// Migrations create the catalog tables.
+var Migrations = []database.Migration{{
+	Module:  "catalog",
+	Version: 1,
+	SQL: `CREATE TABLE catalog_entities (
+		entity_ref TEXT PRIMARY KEY,
+		uid TEXT NOT NULL UNIQUE,
+		etag TEXT NOT NULL,
+		provider TEXT NOT NULL,
+		location_key TEXT NOT NULL,
+		body TEXT NOT NULL,
+		updated_at BIGINT NOT NULL
+	);
+	CREATE INDEX catalog_entities_provider ON catalog_entities (provider);
+	CREATE TABLE catalog_relations (
+		source_ref TEXT NOT NULL,
+		type TEXT NOT NULL,
+		target_ref TEXT NOT NULL,
+		PRIMARY KEY (source_ref, type, target_ref)
+	);
+	CREATE INDEX catalog_relations_target ON catalog_relations (target_ref, type);
+	CREATE TABLE catalog_search (
+		entity_ref TEXT NOT NULL,
+		key TEXT NOT NULL,
+		value TEXT,
+		original_value TEXT
+	);
+	CREATE INDEX catalog_search_key_value ON catalog_search (key, value, entity_ref);
+	CREATE INDEX catalog_search_entity ON catalog_search (entity_ref, key);
+	CREATE TABLE catalog_locations (
+		id TEXT PRIMARY KEY,
+		type TEXT NOT NULL,
+		target TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		UNIQUE (type, target)
+	)`,
+}}
+
+// MutationType is full or delta.
+type MutationType string
+
+// The mutation types, as in Backstage's EntityProviderConnection.applyMutation.
+const (
+	// Full replaces everything the provider owns.
+	Full MutationType = "full"
+	// Delta adds (or updates) and removes entities; others the provider owns stay.
+	Delta MutationType = "delta"
+)
+
+// DeferredEntity is an entity a provider provides, with the location it came from.
+type DeferredEntity struct {
+	Entity      Entity
+	LocationKey string
+}
+
+// Mutation is what a provider applies.
+type Mutation struct {
+	Type     MutationType
+	Entities []DeferredEntity
+	// Removed are entity refs to remove (delta only).
+	Removed []string
+}
+
+// Conflict is an entity a provider tried to provide while another provider owns it.
+type Conflict struct {
+	EntityRef string
+	Owner     string
+}
+
+// Result reports what a mutation did.
+type Result struct {
+	Upserted  []string
+	Deleted   []string
+	Unchanged int
+	Conflicts []Conflict
+	// Invalid are the entities refused by validation; the rest of the mutation applied.
+	Invalid []error
+}
+
+// Store keeps the catalog in the database and publishes its changes.
+type Store struct {
+	db    *database.DB
+	pub   eventsvc.Publisher
+	model Model
+	log   zerolog.Logger
+	now   func() time.Time
+}
+
+// NewStore returns a store on db that publishes changes with pub.
+func NewStore(db *database.DB, pub eventsvc.Publisher, model Model, log zerolog.Logger) *Store {
+	return &Store{db: db, pub: pub, model: model, log: log, now: time.Now}
+}
+
+// Model returns the validators and parser in force.
+func (s *Store) Model() Model { return s.model }
+
+// prepared is an entity ready to store.
+type prepared struct {
+	ref         string
+	entity      Entity
+	body        string
+	etag        string
+	locationKey string
+	relations   []Relation
+	search      []searchRow
+}
+
+// prepare validates and normalises an entity.
+func (s *Store) prepare(d DeferredEntity) (prepared, error) {
+	e := d.Entity
+	e.Metadata.UID, e.Metadata.Etag, e.Relations = "", "", nil
+	if err := s.model.Validators.Validate(e); err != nil {
+		return prepared{}, err
+	}
+	rows, err := searchRows(e)
+	if err != nil {
+		return prepared{}, err
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return prepared{}, err
+	}
+	sum := sha256.Sum256(append(body, d.LocationKey...))
+	return prepared{
+		ref: e.Ref().String(), entity: e, body: string(body), etag: hex.EncodeToString(sum[:10]),
+		locationKey: d.LocationKey, relations: deriveRelations(e), search: rows,
+	}, nil
+}
+
+type existing struct {
+	provider, uid, etag string
+}
+
+// ApplyMutation applies a provider's mutation in one transaction and then publishes the
+// changes. Entities that fail validation are reported in Result.Invalid and skipped; an
+// entity owned by another provider is reported in Result.Conflicts and left alone.
+func (s *Store) ApplyMutation(ctx context.Context, provider string, m Mutation) (Result, error) {
+	var res Result
+	incoming := make([]prepared, 0, len(m.Entities))
+	seen := map[string]bool{}
+	for _, d := range m.Entities {
+		p, err := s.prepare(d)
+		if err != nil {
+			res.Invalid = append(res.Invalid, err)
+			continue
+		}
+		if seen[p.ref] {
+			res.Invalid = append(res.Invalid, fmt.Errorf("entity %s is provided twice in one mutation", p.ref))
+			continue
+		}
+		seen[p.ref] = true
+		incoming = append(incoming, p)
+	}
+	var upserted []Entity
+	var deleted []deletedEntity
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		known, err := s.existing(ctx, tx, provider, m.Type == Full, incoming, m.Removed)
+		if err != nil {
+			return err
+		}
+		now := s.now().UnixMilli()
+		keep := map[string]bool{}
+		for _, p := range incoming {
+			ex, found := known[p.ref]
+			if found && ex.provider != provider {
+				res.Conflicts = append(res.Conflicts, Conflict{EntityRef: p.ref, Owner: ex.provider})
+				continue
+			}
+			keep[p.ref] = true
+			if found && ex.etag == p.etag {
+				res.Unchanged++
+				continue
+			}
+			uid := ex.uid
+			if !found {
+				uid = uuid.NewString()
+			}
+			if err := s.write(ctx, tx, provider, uid, p, now, found); err != nil {
+				return err
+			}
+			e := p.entity
+			e.Metadata.UID, e.Metadata.Etag, e.Relations = uid, p.etag, p.relations
+			upserted = append(upserted, e)
+			res.Upserted = append(res.Upserted, p.ref)
+		}
+		var remove []string
+		switch m.Type {
+		case Full:
+			for ref, ex := range known {
+				if ex.provider == provider && !keep[ref] {
+					remove = append(remove, ref)
+				}
+			}
+		case Delta:
+			for _, r := range m.Removed {
+				ref, err := ParseRef(r, "", DefaultNamespace)
+				if err != nil {
+					res.Invalid = append(res.Invalid, err)
+					continue
+				}
+				if ex, ok := known[ref.String()]; ok && ex.provider == provider && !keep[ref.String()] {
+					remove = append(remove, ref.String())
+				}
+			}
+		default:
+			return fmt.Errorf("unknown mutation type %q", m.Type)
+		}
+		for _, ref := range remove {
+			if err := s.remove(ctx, tx, ref); err != nil {
+				return err
+			}
+			deleted = append(deleted, deletedEntity{EntityRef: ref, UID: known[ref].uid})
+			res.Deleted = append(res.Deleted, ref)
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("catalog: apply %s mutation of %s: %w", m.Type, provider, err)
+	}
+	for _, c := range res.Conflicts {
+		s.log.Warn().Str("entity", c.EntityRef).Str("provider", provider).Str("owner", c.Owner).Msg("entity is provided by another provider; kept with its first owner")
+	}
+	for _, err := range res.Invalid {
+		s.log.Warn().Err(err).Str("provider", provider).Msg("entity refused")
+	}
+	s.publish(ctx, upserted, deleted)
+	return res, nil
+}
+
+type deletedEntity struct {
+	EntityRef string `json:"entityRef"`
+	UID       string `json:"uid"`
+}
+
+// existing loads what the database knows of the refs concerned (and, for a full mutation,
+// everything the provider owns).
+func (s *Store) existing(ctx context.Context, tx *sql.Tx, provider string, full bool, incoming []prepared, removed []string) (map[string]existing, error) {
+	out := map[string]existing{}
+	scan := func(rows *sql.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var ref string
+			var ex existing
+			if err := rows.Scan(&ref, &ex.provider, &ex.uid, &ex.etag); err != nil {
+				return err
+			}
+			out[ref] = ex
+		}
+		return rows.Err()
+	}
+	if full {
+		rows, err := tx.QueryContext(ctx, `SELECT entity_ref, provider, uid, etag FROM catalog_entities WHERE provider = $1`, provider)
+		if err != nil {
+			return nil, err
+		}
+		if err := scan(rows); err != nil {
+			return nil, err
+		}
+	}
+	refs := make([]string, 0, len(incoming)+len(removed))
+	for _, p := range incoming {
+		refs = append(refs, p.ref)
+	}
+	for _, r := range removed {
+		if ref, err := ParseRef(r, "", DefaultNamespace); err == nil {
+			refs = append(refs, ref.String())
+		}
+	}
+	for start := 0; start < len(refs); start += 500 {
+		chunk := refs[start:min(start+500, len(refs))]
+		q, args := inList(`SELECT entity_ref, provider, uid, etag FROM catalog_entities WHERE entity_ref IN `, chunk, 1)
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		if err := scan(rows); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// write inserts or updates one entity with its relations and search rows.
+func (s *Store) write(ctx context.Context, tx *sql.Tx, provider, uid string, p prepared, now int64, update bool) error {
+	if update {
+		if _, err := tx.ExecContext(ctx, `UPDATE catalog_entities SET etag = $1, location_key = $2, body = $3, updated_at = $4 WHERE entity_ref = $5`,
+			p.etag, p.locationKey, p.body, now, p.ref); err != nil {
+			return err
+		}
+		for _, q := range []string{`DELETE FROM catalog_relations WHERE source_ref = $1`, `DELETE FROM catalog_search WHERE entity_ref = $1`} {
+			if _, err := tx.ExecContext(ctx, q, p.ref); err != nil {
+				return err
+			}
+		}
+	} else if _, err := tx.ExecContext(ctx, `INSERT INTO catalog_entities (entity_ref, uid, etag, provider, location_key, body, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		p.ref, uid, p.etag, provider, p.locationKey, p.body, now); err != nil {
+		return err
+	}
+	for _, r := range p.relations {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO catalog_relations (source_ref, type, target_ref) VALUES ($1, $2, $3)`, p.ref, r.Type, r.TargetRef); err != nil {
+			return err
+		}
+	}
+	return s.insertSearch(ctx, tx, p.ref, p.search)
+}
+
+// insertSearch writes search rows in multi-row statements.
+func (s *Store) insertSearch(ctx context.Context, tx *sql.Tx, ref string, rows []searchRow) error {
+	const per = 100
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO catalog_search (entity_ref, key, value, original_value) VALUES `)
+		args := make([]any, 0, 1+3*len(chunk))
+		args = append(args, ref)
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "($1, $%d, $%d, $%d)", len(args)+1, len(args)+2, len(args)+3)
+			if r.valid {
+				args = append(args, r.key, r.value, r.original)
+			} else {
+				args = append(args, r.key, nil, nil)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) remove(ctx context.Context, tx *sql.Tx, ref string) error {
+	for _, q := range []string{
+		`DELETE FROM catalog_entities WHERE entity_ref = $1`,
+		`DELETE FROM catalog_relations WHERE source_ref = $1`,
+		`DELETE FROM catalog_search WHERE entity_ref = $1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// publish puts the changes on the change stream. The database is the record: a change that
+// cannot be published after a few tries is logged, and the next change of the entity
+// carries its whole state again.
+func (s *Store) publish(ctx context.Context, upserted []Entity, deleted []deletedEntity) {
+	send := func(e eventsvc.Event) {
+		var err error
+		for try := range 3 {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			err = s.pub.Publish(pctx, e)
+			cancel()
+			if err == nil || errors.Is(err, eventsvc.ErrClosed) {
+				break
+			}
+			time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+		}
+		if err != nil {
+			s.log.Error().Err(err).Str("topic", e.Topic).Str("entity", e.Key).Msg("catalog change not published")
+		}
+	}
+	for _, e := range upserted {
+		body, err := json.Marshal(e)
+		if err != nil {
+			continue
+		}
+		send(eventsvc.Event{Topic: TopicEntityUpserted, Key: e.Ref().String(), Payload: body, Metadata: map[string]string{"entity_ref": e.Ref().String(), "content-type": "application/json"}})
+	}
+	for _, d := range deleted {
+		body, _ := json.Marshal(d)
+		send(eventsvc.Event{Topic: TopicEntityDeleted, Key: d.EntityRef, Payload: body, Metadata: map[string]string{"entity_ref": d.EntityRef, "content-type": "application/json"}})
+	}
+}
+
+// inList appends "($first, $first+1, …)" for values to prefix.
+func inList(prefix string, values []string, first int) (string, []any) {
+	var b strings.Builder
+	b.WriteString(prefix)
+	b.WriteByte('(')
+	args := make([]any, len(values))
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "$%d", first+i)
+		args[i] = v
+	}
+	b.WriteByte(')')
+	return b.String(), args
+}
+
+// ErrNotFound means no entity (or location) matches.
+var ErrNotFound = errors.New("not found")
+
+// DeleteByUID removes an entity whatever its provider (a provider that still provides it
+// brings it back at its next full mutation, as in Backstage).
+func (s *Store) DeleteByUID(ctx context.Context, uid string) error {
+	var ref string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT entity_ref FROM catalog_entities WHERE uid = $1`, uid).Scan(&ref); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		return s.remove(ctx, tx, ref)
+	})
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, nil, []deletedEntity{{EntityRef: ref, UID: uid}})
+	return nil
+}
