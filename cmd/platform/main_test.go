@@ -231,8 +231,8 @@ func TestCLI(t *testing.T) {
 // TestConfigPrintRedactsEverySecret fails when a section gains a secret field that is not
 // listed here.
 var secretSamples = map[string]string{
-	"backend.database.connection": "backend:\n  database:\n    client: pg\n    connection: postgres://stagebus:MARKER@db:5432/stagebus\n",
-	"events.kafka.sasl.password":  "events:\n  kafka:\n    brokers: [k:9092]\n    sasl:\n      mechanism: plain\n      username: u\n      password: MARKER\n",
+	"backend.database.connection":        "backend:\n  database:\n    client: pg\n    connection: postgres://stagebus:MARKER@db:5432/stagebus\n",
+	"events.kafka.sasl.password":         "events:\n  kafka:\n    brokers: [k:9092]\n    sasl:\n      mechanism: plain\n      username: u\n      password: MARKER\n",
 	"events.http.topicOptions.*.secrets": "events:\n  http:\n    topics: [orders]\n    topicOptions:\n      orders:\n        verifier: hmac-sha256\n        secrets: [MARKER, second-MARKER]\n",
 }
 
