@@ -53,7 +53,7 @@ func TestModuleInFx(t *testing.T) {
 	var svc *eventsvc.Service
 	var g *greeter
 	app := fxtest.New(t,
-		fx.Supply(configtest.Tree(t, "backend:\n  database:\n    connection: ':memory:'\n")),
+		fx.Supply(configtest.Tree(t, "backend:\n  listen:\n    port: 0\n  database:\n    connection: ':memory:'\n")),
 		config.Module,
 		fx.Supply(zerolog.Nop()),
 		httpserver.Module,

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 
+	"github.com/stagebus/stagebus/catalog"
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
@@ -145,6 +146,7 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		kafka.Module,
 		deadletter.Module,
 		ingress.Module,
+		catalog.Module,
 	)
 }
 

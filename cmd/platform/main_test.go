@@ -352,7 +352,8 @@ func TestRouteWalker(t *testing.T) {
 	}
 }
 
-// fillPattern replaces {name} and {name...} wildcards with sample values.
+// fillPattern replaces {name} and {name...} wildcards with sample values; {$} (the end of a
+// path that ends in a slash) stays empty.
 func fillPattern(p string) string {
 	var b strings.Builder
 	for {
@@ -363,7 +364,9 @@ func fillPattern(p string) string {
 		}
 		j := strings.IndexByte(p[i:], '}')
 		b.WriteString(p[:i])
-		b.WriteString("sample")
+		if p[i:i+j+1] != "{$}" {
+			b.WriteString("sample")
+		}
 		p = p[i+j+1:]
 	}
 }

@@ -70,6 +70,8 @@ func TestDeadLetterLifecycle(t *testing.T) {
 	app := fxtest.New(t,
 		fx.Supply(configtest.Tree(t, `
 backend:
+  listen:
+    port: 0
   database:
     connection: ':memory:'
 events:
