@@ -35,6 +35,10 @@ import (
 	"github.com/stagebus/stagebus/eventsvc/memory"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/logging"
+	"github.com/stagebus/stagebus/providers/bitbucket"
+	"github.com/stagebus/stagebus/providers/gitea"
+	"github.com/stagebus/stagebus/providers/github"
+	"github.com/stagebus/stagebus/providers/gitlab"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -147,6 +151,10 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		deadletter.Module,
 		ingress.Module,
 		catalog.Module,
+		github.Module,
+		gitlab.Module,
+		bitbucket.Module,
+		gitea.Module,
 	)
 }
 

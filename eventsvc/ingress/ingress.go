@@ -130,6 +130,9 @@ func New(p Params) (*Ingress, error) {
 }
 
 func howToVerify(topic string, provider bool) string {
+	if provider && topic == "gitlab" {
+		return "set events.modules.gitlab.webhookSecret and/or signingToken"
+	}
 	if provider {
 		return "set events.modules." + topic + ".webhookSecret"
 	}

@@ -1,0 +1,26 @@
+// Package bitbucket is the Bitbucket webhook provider, for Bitbucket Cloud and Bitbucket
+// Server / Data Center: it verifies their deliveries on the events.http ingress and routes them
+// to a sub-topic per event key.
+//
+// Configuration is events.modules.bitbucketCloud.webhookSecret and
+// events.modules.bitbucketServer.webhookSecret: the webhook's secret, or a list of secrets
+// while rotating (any one may match). Without a secret a topic has no verifier and the ingress
+// refuses to start unless events.http.topicOptions.<topic>.insecure is true.
+//
+// Requests to POST /api/events/http/bitbucketCloud and /api/events/http/bitbucketServer (the
+// topics must be listed in events.http.topics):
+//
+//   - X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body> is required (401 without a
+//     matching one);
+//   - the delivery id is X-Request-UUID (Cloud) or X-Request-Id (Server);
+//   - the event key (ordering) is, on Cloud, the payload's repository.full_name; on Server,
+//     repository.project.key + "/" + repository.slug, taken from pullRequest.toRef.repository
+//     for pull request events, which have no top-level repository; empty when absent.
+//
+// The router subscriptions bitbucketCloud-event-router and bitbucketServer-event-router
+// republish every event of their topic on <topic>.<X-Event-Key> (bitbucketCloud.repo:push,
+// bitbucketServer.repo:refs_changed, bitbucketServer.pr:opened, …) with the same id, key,
+// payload and metadata, plus event_name_source: unsigned-header, because Bitbucket does not
+// sign its headers. An event without X-Event-Key, or whose key does not make a valid topic, is
+// logged and not routed.
+package bitbucket

@@ -1,0 +1,20 @@
+// Package gitea is the Gitea and Forgejo webhook provider: it verifies their deliveries on the
+// events.http ingress and routes them to a sub-topic per event type.
+//
+// Configuration is events.modules.gitea.webhookSecret: the webhook's secret, or a list of
+// secrets while rotating (any one may match). Without a secret the topic has no verifier and
+// the ingress refuses to start unless events.http.topicOptions.gitea.insecure is true.
+//
+// Requests to POST /api/events/http/gitea (the topic must be listed in events.http.topics):
+//
+//   - X-Gitea-Signature, or X-Forgejo-Signature when that is absent: the bare hex HMAC-SHA256
+//     of the raw body (no prefix), is required (401 without a matching one);
+//   - the delivery id is X-Gitea-Delivery, else X-Forgejo-Delivery;
+//   - the event key (ordering) is the payload's repository.full_name (empty when absent).
+//
+// The router subscription gitea-event-router republishes every event of the gitea topic on
+// gitea.<X-Gitea-Event> (or X-Forgejo-Event): gitea.push, gitea.pull_request, gitea.create, …
+// with the same id, key, payload and metadata, plus event_name_source: unsigned-header, because
+// Gitea does not sign its headers. An event without either header, or whose name does not make
+// a valid topic, is logged and not routed.
+package gitea
