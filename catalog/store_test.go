@@ -12,6 +12,7 @@ import (
 	"github.com/stagebus/stagebus/catalog"
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/database/databasetest"
+	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 )
 
@@ -194,3 +195,9 @@ func TestStoreContract(t *testing.T) {
 		})
 	})
 }
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, eventsvc.Event) error { return nil }
+
+func nopLog() zerolog.Logger { return zerolog.Nop() }

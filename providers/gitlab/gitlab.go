@@ -64,7 +64,7 @@ func NewSource(cfg Config) ingress.Source {
 		vs = append(vs, ingress.StandardWebhooksVerifier{Secrets: cfg.SigningToken})
 	}
 	s := ingress.Source{
-		Topic:      Topic,
+		Topic: Topic,
 		// Idempotency-Key stays the same across GitLab's retries of one delivery, which is
 		// what deduplication needs; X-Gitlab-Event-UUID may be shared by the several hooks
 		// one action triggers, so it comes only when the key is missing (GitLab < 17.4).
