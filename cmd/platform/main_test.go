@@ -19,14 +19,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
+	"github.com/stagebus/stagebus/auth"
+	"github.com/stagebus/stagebus/auth/authtest"
 	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/httpserver"
-	"github.com/stagebus/stagebus/httpserver/httpservertest"
 	"github.com/stagebus/stagebus/logging"
+	"github.com/stagebus/stagebus/subscribers/audit"
 )
 
 // binary is the platform command built once for the tests that need a real process.
@@ -234,6 +238,7 @@ func TestCLI(t *testing.T) {
 // TestConfigPrintRedactsEverySecret fails when a section gains a secret field that is not
 // listed here.
 var secretSamples = map[string]string{
+	"backend.auth.externalAccess.options.token":    "backend:\n  auth:\n    externalAccess:\n      - type: static\n        options:\n          token: MARKER\n          subject: ci\n",
 	"backend.database.connection":                  "backend:\n  database:\n    client: pg\n    connection: postgres://stagebus:MARKER@db:5432/stagebus\n",
 	"events.kafka.sasl.password":                   "events:\n  kafka:\n    brokers: [k:9092]\n    sasl:\n      mechanism: plain\n      username: u\n      password: MARKER\n",
 	"events.modules.github.webhookSecret":          "events:\n  modules:\n    github:\n      webhookSecret: MARKER\n",
@@ -330,18 +335,22 @@ func TestAppGraph(t *testing.T) {
 }
 
 // TestRouteWalker starts the whole application and checks every registered route: 401
-// without credentials unless it is declared unauthenticated, and not 401 with credentials.
+// without credentials unless it is declared unauthenticated, and not 401 with a real admin
+// token issued by the auth module.
 func TestRouteWalker(t *testing.T) {
 	t.Parallel()
+	tree, err := config.Load([]string{writeConfig(t, "backend:\n  listen:\n    port: 0\n  database:\n    connection: ':memory:'\nauth:\n  admins: [user:default/admin]\n")}, nil)
+	require.NoError(t, err)
 	var srv *httpserver.Server
+	var authService *auth.Service
 	a := fxtest.New(t,
-		app(emptyTree(t), logging.Options{Out: io.Discard}),
-		httpservertest.Module(httpservertest.User("user:default/admin", true)),
+		app(tree, logging.Options{Out: io.Discard}),
 		roots,
-		fx.Populate(&srv),
+		fx.Populate(&srv, &authService),
 	)
 	a.RequireStart()
 	defer a.RequireStop()
+	token := authtest.UserToken(t, authService, "user:default/admin")
 
 	routes := srv.Routes()
 	require.NotEmpty(t, routes)
@@ -352,13 +361,13 @@ func TestRouteWalker(t *testing.T) {
 				method = http.MethodGet
 			}
 			url := "http://" + srv.Addr() + fillPattern(rt.Path)
-			without := request(t, method, url, false)
+			without := request(t, method, url, "")
 			if rt.Auth == httpserver.Unauthenticated {
 				require.NotEqual(t, http.StatusUnauthorized, without, "%s is declared unauthenticated", rt.Pattern())
 			} else {
 				require.Equal(t, http.StatusUnauthorized, without, "%s must refuse requests without credentials", rt.Pattern())
 			}
-			require.NotEqual(t, http.StatusUnauthorized, request(t, method, url, true))
+			require.NotEqual(t, http.StatusUnauthorized, request(t, method, url, token))
 		})
 	}
 }
@@ -382,18 +391,51 @@ func fillPattern(p string) string {
 	}
 }
 
-func request(t *testing.T, method, url string, authorize bool) int {
+func request(t *testing.T, method, url, token string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader("{}"))
 	require.NoError(t, err)
 	r.Header.Set("Content-Type", "application/json")
-	if authorize {
-		httpservertest.Authorize(r)
+	if token != "" {
+		authtest.Authorize(r, token)
 	}
 	resp, err := http.DefaultClient.Do(r)
 	require.NoError(t, err)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestAuditVerifyCommand: `platform audit verify` passes on an intact log and names the
+// first broken row of an edited one.
+func TestAuditVerifyCommand(t *testing.T) {
+	t.Parallel()
+	dbPath := filepath.Join(t.TempDir(), "stagebus.db")
+	cfg := writeConfig(t, "backend:\n  database:\n    connection: "+dbPath+"\n")
+	code, stdout, stderr := runCLI(t, nil, "audit", "verify", "--config", cfg)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, "audit log OK: 0 rows checked\n", stdout)
+
+	ctx := context.Background()
+	db, err := database.Open(database.Config{Client: database.ClientSQLite, Connection: database.Connection{DSN: dbPath}}, audit.Migrations, zerolog.Nop())
+	require.NoError(t, err)
+	defer db.Close()
+	require.NoError(t, db.Start(ctx))
+	store := audit.NewStore(db, zerolog.Nop())
+	for _, id := range []string{"m1", "m2", "m3"} {
+		_, _, err := store.Append(ctx, id, audit.Record{EventID: "authenticate", SeverityLevel: "medium", Status: "failed", Timestamp: time.Now()})
+		require.NoError(t, err)
+	}
+	code, stdout, _ = runCLI(t, nil, "audit", "verify", "--config", cfg)
+	require.Equal(t, 0, code)
+	require.Equal(t, "audit log OK: 3 rows checked\n", stdout)
+
+	for _, stmt := range []string{"DROP TRIGGER audit_log_no_update", "UPDATE audit_log SET status = 'succeeded' WHERE id = 2"} {
+		_, err := db.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	code, _, stderr = runCLI(t, nil, "audit", "verify", "--config", cfg)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "platform: audit log broken at row 2: the row's content does not match its hash (edited)")
 }

@@ -3,7 +3,7 @@
 // their subscription, or discarded. Records older than events.deadLetters.retention (default
 // 14 days) are purged on a schedule.
 //
-// Routes (credentials required): GET /api/events/dead-letters (filter by topic and
+// Routes (admins only): GET /api/events/dead-letters (filter by topic and
 // subscription, paginated), POST /api/events/dead-letters/{id}/replay (hands the event to its
 // subscription's handler again; the record is removed once it was handled or dead-lettered
 // anew), DELETE /api/events/dead-letters/{id}.

@@ -35,13 +35,13 @@ func NewAPI(store *Store, r Redeliverer) *API {
 	return &API{store: store, redeliver: r, replaying: map[string]bool{}}
 }
 
-// Routes returns the dead-letter routes; they require credentials.
+// Routes returns the dead-letter routes; they are for admins only.
 func (a *API) Routes() []httpserver.Route {
 	return []httpserver.Route{
-		{Method: http.MethodGet, Path: "/api/events/dead-letters", Handler: http.HandlerFunc(a.list)},
-		{Method: http.MethodGet, Path: "/api/events/dead-letters/{id}", Handler: http.HandlerFunc(a.get)},
-		{Method: http.MethodPost, Path: "/api/events/dead-letters/{id}/replay", Handler: http.HandlerFunc(a.replay)},
-		{Method: http.MethodDelete, Path: "/api/events/dead-letters/{id}", Handler: http.HandlerFunc(a.delete)},
+		{Method: http.MethodGet, Path: "/api/events/dead-letters", Handler: http.HandlerFunc(a.list), Auth: httpserver.RequireAdmin},
+		{Method: http.MethodGet, Path: "/api/events/dead-letters/{id}", Handler: http.HandlerFunc(a.get), Auth: httpserver.RequireAdmin},
+		{Method: http.MethodPost, Path: "/api/events/dead-letters/{id}/replay", Handler: http.HandlerFunc(a.replay), Auth: httpserver.RequireAdmin},
+		{Method: http.MethodDelete, Path: "/api/events/dead-letters/{id}", Handler: http.HandlerFunc(a.delete), Auth: httpserver.RequireAdmin},
 	}
 }
 

@@ -1,0 +1,52 @@
+// Package auth is Stagebus's security by default: ES256 keys that rotate, Backstage-shaped
+// user and service tokens, external access, the credentials check every protected route
+// goes through, the guest provider for local development, and an audit record on the bus
+// for every token issued and every request refused.
+//
+// # Keys
+//
+// Each instance generates its ES256 private key in memory (it is never written anywhere)
+// and replaces it every auth.keyRotation (default 1h). Before signing with a key, the
+// instance stores its public half in the database with an expiry of 3 × the rotation
+// (longer when auth.backstageTokenExpiration would let a token outlive that), so that every
+// instance sharing the database verifies every other's tokens; expired keys are purged.
+// Verifiers cache public keys and look an unknown kid up in the database. Rotation and the
+// purge run on a goroutine started by [Service.Start] and ended by [Service.Stop]; the
+// clock is injectable ([Options].Clock).
+//
+// # Tokens
+//
+//   - User tokens: header {typ: vnd.backstage.user, alg: ES256, kid}, claims iss
+//     (backend.baseUrl + /api/auth), sub (a user entity ref), aud: backstage, iat, exp
+//     (auth.backstageTokenExpiration, default 1h, clamped to 10m–24h). The ownership claim
+//     ent is left out unless auth.omitIdentityTokenOwnershipClaim is false; ownership is
+//     served by GET /api/auth/v1/userinfo.
+//   - Service tokens ([Service.IssueServiceToken]): header typ vnd.backstage.plugin, claims
+//     sub (the calling module), aud (the target module: the segment after /api/ of the
+//     routes it serves, see [ModuleOf]), iat, exp (1h). Their principal is
+//     service "plugin:<sub>".
+//   - External access (backend.auth.externalAccess): static tokens (at least 22 characters,
+//     no whitespace; principal service <subject>) and JWKS issuers (principal
+//     service "external:[<subjectPrefix>:]<sub>"), each optionally restricted to route
+//     prefixes ([AccessRestriction]). An entry without accessRestrictions has full access.
+//
+// Verification refuses tokens over 32 KiB, pins ES256 for Stagebus's tokens (and the
+// configured or declared algorithm of a JWKS issuer; never none or HMAC), and checks typ,
+// aud, iss, exp, nbf and iat with 30s of leeway.
+//
+// # Requests
+//
+// [Service.Authenticate] implements httpserver.Authenticator: the token comes from
+// "Authorization: Bearer" or, on GET and HEAD only, the backstage-auth cookie. A missing or
+// invalid token is 401; a valid principal that is restricted away from the route, or that is
+// not an admin on an httpserver.RequireAdmin route, is 403. Admins are the users in
+// auth.admins and service principals that may call the route.
+//
+// # Audit
+//
+// Records in Backstage's AuditorService shape ([AuditRecord]) are published on topic
+// auth.audit ([AuditTopic]) for every token issued, every 401 (with the reason, route,
+// method, remote address and user agent; never the token), every 403, and each external
+// principal's first use per hour. A publish failure is logged and never fails the request.
+// subscribers/audit keeps them in a hash-chained table.
+package auth

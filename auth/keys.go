@@ -1,0 +1,213 @@
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+)
+
+// signingKey is this instance's private key. It lives in memory only.
+type signingKey struct {
+	kid     string
+	priv    *ecdsa.PrivateKey
+	created time.Time
+	expires time.Time // when its public key stops verifying
+}
+
+// verifyKey is a public key from the store, decoded.
+type verifyKey struct {
+	pub     *ecdsa.PublicKey
+	expires time.Time
+}
+
+// Errors of key lookup, mapped to refusal reasons by the verifier.
+var (
+	errUnknownKey = errors.New("unknown signing key")
+	errKeyExpired = errors.New("signing key has expired")
+)
+
+// keyring holds the instance's private key, rotates it, publishes public keys to the store,
+// and caches the public keys of every instance for verification. It is safe for concurrent
+// use.
+type keyring struct {
+	store    Store
+	rotation time.Duration
+	// lifetime is how long a public key verifies after its creation: 3 × rotation, or longer
+	// when tokens signed at the end of the rotation period would outlive that.
+	lifetime time.Duration
+	// maxTokenLife is the longest lifetime of a token the key signs.
+	maxTokenLife time.Duration
+	now          func() time.Time
+	log          zerolog.Logger
+
+	mu      sync.Mutex // serialises rotation
+	current *signingKey
+
+	cacheMu sync.RWMutex
+	cache   map[string]verifyKey
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func newKeyring(store Store, rotation, maxTokenLife time.Duration, now func() time.Time, log zerolog.Logger) *keyring {
+	return &keyring{
+		store:        store,
+		rotation:     rotation,
+		lifetime:     max(3*rotation, rotation+maxTokenLife+Leeway),
+		maxTokenLife: maxTokenLife,
+		now:          now,
+		log:          log,
+		cache:        map[string]verifyKey{},
+		stop:         make(chan struct{}),
+	}
+}
+
+// signer returns the key to sign with now, making (and publishing) a new one when there is
+// none or the current one is due for rotation. When rotation fails, the current key is kept
+// as long as tokens it signs still expire before its public key does.
+func (k *keyring) signer(ctx context.Context) (*signingKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	if k.current != nil && now.Before(k.current.created.Add(k.rotation)) {
+		return k.current, nil
+	}
+	err := k.rotateLocked(ctx, now)
+	if err == nil {
+		return k.current, nil
+	}
+	if k.current != nil && now.Add(k.maxTokenLife+Leeway).Before(k.current.expires) {
+		k.log.Error().Err(err).Str("kid", k.current.kid).Msg("signing key rotation failed; still signing with the current key")
+		return k.current, nil
+	}
+	return nil, err
+}
+
+// rotate makes a new signing key now, whether or not one is due.
+func (k *keyring) rotate(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.rotateLocked(ctx, k.now())
+}
+
+// rotateLocked generates a key, stores its public half, and only then signs with it, so that
+// every instance can verify what it signs.
+func (k *keyring) rotateLocked(ctx context.Context, now time.Time) error {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate signing key: %w", err)
+	}
+	key := &signingKey{kid: uuid.NewString(), priv: priv, created: now, expires: now.Add(k.lifetime)}
+	jwk, err := ecJWK(key.kid, &priv.PublicKey)
+	if err != nil {
+		return err
+	}
+	if err := k.store.AddPublicKey(ctx, PublicKey{JWK: jwk, CreatedAt: now, ExpiresAt: key.expires}); err != nil {
+		return fmt.Errorf("publish signing key: %w", err)
+	}
+	k.cacheMu.Lock()
+	k.cache[key.kid] = verifyKey{pub: &priv.PublicKey, expires: key.expires}
+	k.cacheMu.Unlock()
+	k.current = key
+	k.log.Info().Str("kid", key.kid).Time("expires", key.expires).Msg("signing key rotated")
+	return nil
+}
+
+// verificationKey returns the public key with the kid: from the cache, else from the store
+// (a key another instance made since). It fails with errUnknownKey or errKeyExpired.
+func (k *keyring) verificationKey(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
+	k.cacheMu.RLock()
+	vk, ok := k.cache[kid]
+	k.cacheMu.RUnlock()
+	if !ok {
+		pk, err := k.store.PublicKey(ctx, kid)
+		if errors.Is(err, ErrKeyNotFound) {
+			return nil, errUnknownKey
+		}
+		if err != nil {
+			return nil, err
+		}
+		pub, err := pk.JWK.PublicKey()
+		ec, isEC := pub.(*ecdsa.PublicKey)
+		if err != nil || !isEC || ec.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("%w: stored key is not a P-256 key", errUnknownKey)
+		}
+		vk = verifyKey{pub: ec, expires: pk.ExpiresAt}
+		k.cacheMu.Lock()
+		k.cache[kid] = vk
+		k.cacheMu.Unlock()
+	}
+	if !k.now().Before(vk.expires) {
+		return nil, errKeyExpired
+	}
+	return vk.pub, nil
+}
+
+// purge deletes expired public keys from the store and the cache.
+func (k *keyring) purge(ctx context.Context) (int64, error) {
+	now := k.now()
+	n, err := k.store.PurgePublicKeys(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	k.cacheMu.Lock()
+	for kid, vk := range k.cache {
+		if !now.Before(vk.expires) {
+			delete(k.cache, kid)
+		}
+	}
+	k.cacheMu.Unlock()
+	return n, nil
+}
+
+// tick is how often the background loop checks for rotation and purges: a quarter of the
+// rotation period, between 1s and 5m.
+func (k *keyring) tick() time.Duration {
+	return min(max(k.rotation/4, time.Second), 5*time.Minute)
+}
+
+// start makes the first key (so that a database that refuses it fails start-up), then
+// rotates and purges on a goroutine of its own until stopKeys.
+func (k *keyring) start(ctx context.Context) error {
+	if _, err := k.signer(ctx); err != nil {
+		return err
+	}
+	k.wg.Go(func() {
+		t := time.NewTicker(k.tick())
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+			case <-k.stop:
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if _, err := k.signer(ctx); err != nil {
+				k.log.Error().Err(err).Msg("signing key rotation failed; will retry")
+			}
+			if n, err := k.purge(ctx); err != nil {
+				k.log.Error().Err(err).Msg("public key purge failed; will retry")
+			} else if n > 0 {
+				k.log.Info().Int64("purged", n).Msg("expired public keys purged")
+			}
+			cancel()
+		}
+	})
+	return nil
+}
+
+// stopKeys ends the background loop; it may be called more than once.
+func (k *keyring) stopKeys() {
+	k.stopOnce.Do(func() { close(k.stop) })
+	k.wg.Wait()
+}

@@ -1,0 +1,151 @@
+package auth
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/stagebus/stagebus/httpserver"
+)
+
+// The auth routes.
+const (
+	JWKSPath         = "/api/auth/.well-known/jwks.json"
+	UserInfoPath     = "/api/auth/v1/userinfo"
+	CookiePath       = "/api/auth/v1/cookie"
+	GuestRefreshPath = "/api/auth/guest/refresh"
+)
+
+// Routes returns the auth routes:
+//
+//   - GET /api/auth/.well-known/jwks.json (unauthenticated): the public keys that verify
+//     tokens, {"keys": [JWK…]};
+//   - GET /api/auth/v1/userinfo (user credentials): {"userEntityRef", "ownershipEntityRefs"}
+//     of the caller's token; a service caller gets 403;
+//   - GET /api/auth/v1/cookie (user credentials): sets the backstage-auth cookie to the
+//     caller's token for browsers, {"expiresAt"};
+//   - GET /api/auth/guest/refresh (unauthenticated): a user token for the guest, refused with
+//     403 unless auth.environment is development or the provider's
+//     dangerouslyAllowOutsideDevelopment is set.
+func (s *Service) Routes() []httpserver.Route {
+	return []httpserver.Route{
+		{Method: http.MethodGet, Path: JWKSPath, Handler: http.HandlerFunc(s.serveJWKS), Auth: httpserver.Unauthenticated},
+		{Method: http.MethodGet, Path: UserInfoPath, Handler: http.HandlerFunc(s.serveUserInfo)},
+		{Method: http.MethodGet, Path: CookiePath, Handler: http.HandlerFunc(s.serveCookie)},
+		{Method: http.MethodGet, Path: GuestRefreshPath, Handler: http.HandlerFunc(s.serveGuestRefresh), Auth: httpserver.Unauthenticated},
+	}
+}
+
+func (s *Service) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.store.PublicKeys(r.Context(), s.now())
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return
+	}
+	set := JWKS{Keys: make([]JWK, 0, len(keys))}
+	for _, k := range keys {
+		set.Keys = append(set.Keys, k.JWK)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpserver.WriteJSON(w, http.StatusOK, set)
+}
+
+// refuse answers 403 and audits it.
+func (s *Service) refuse(w http.ResponseWriter, r *http.Request, actor, reason string, meta map[string]any) {
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta["reason"] = reason
+	meta["route"] = r.Pattern
+	s.audit(r.Context(), r, AuditRecord{EventID: EventAuthorize, SeverityLevel: SeverityHigh, Status: StatusFailed, Error: reason,
+		Actor: AuditActor{ActorID: actor}, Meta: meta})
+	httpserver.WriteError(w, r, httpserver.Errorf(http.StatusForbidden, "%s", reason))
+}
+
+func (s *Service) serveUserInfo(w http.ResponseWriter, r *http.Request) {
+	p := httpserver.PrincipalFromContext(r.Context())
+	if p.Type != httpserver.PrincipalUser {
+		s.refuse(w, r, p.Subject, "userinfo is only available to user tokens", map[string]any{"principalType": string(p.Type)})
+		return
+	}
+	info, err := s.store.UserInfo(r.Context(), p.Subject)
+	if errors.Is(err, ErrUserNotFound) {
+		info, err = UserInfo{UserEntityRef: p.Subject, OwnershipEntityRefs: []string{p.Subject}}, nil
+	}
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, info)
+}
+
+func (s *Service) serveCookie(w http.ResponseWriter, r *http.Request) {
+	p := httpserver.PrincipalFromContext(r.Context())
+	if p.Type != httpserver.PrincipalUser {
+		s.refuse(w, r, p.Subject, "only user tokens can be stored in a cookie", map[string]any{"principalType": string(p.Type)})
+		return
+	}
+	tok, _, refusal := tokenFromRequest(r)
+	if refusal != nil { // Authenticate found it; only a broken handler chain gets here
+		httpserver.WriteError(w, r, refusal)
+		return
+	}
+	// The token was verified by Authenticate for this very request.
+	var c jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(tok, &c); err != nil || c.ExpiresAt == nil {
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "the token has no expiry"))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: tok, Path: "/", Expires: c.ExpiresAt.Time,
+		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteStrictMode,
+	})
+	httpserver.WriteJSON(w, http.StatusOK, map[string]string{"expiresAt": c.ExpiresAt.UTC().Format(time.RFC3339)})
+}
+
+// GuestResponse is the body of GET /api/auth/guest/refresh, as Backstage's guest provider
+// answers.
+type GuestResponse struct {
+	Profile           struct{}          `json:"profile"`
+	BackstageIdentity BackstageIdentity `json:"backstageIdentity"`
+}
+
+// BackstageIdentity is a signed-in identity and its token.
+type BackstageIdentity struct {
+	Token            string   `json:"token"`
+	ExpiresInSeconds int64    `json:"expiresInSeconds"`
+	Identity         Identity `json:"identity"`
+}
+
+// Identity is the user a token was issued for.
+type Identity struct {
+	Type                string   `json:"type"`
+	UserEntityRef       string   `json:"userEntityRef"`
+	OwnershipEntityRefs []string `json:"ownershipEntityRefs"`
+}
+
+// guestRefused is the reason guest sign-in is refused outside development.
+const guestRefused = "guest sign-in is only allowed with auth.environment: development (or auth.providers.guest.dangerouslyAllowOutsideDevelopment: true)"
+
+func (s *Service) serveGuestRefresh(w http.ResponseWriter, r *http.Request) {
+	if !s.env.IsDevelopment() && !s.guest.DangerouslyAllowOutsideDevelopment {
+		s.refuse(w, r, "", guestRefused, map[string]any{"provider": "guest", "environment": string(s.env)})
+		return
+	}
+	id := UserInfo{UserEntityRef: s.guest.UserEntityRef, OwnershipEntityRefs: s.guest.Ownership()}
+	tok, err := s.issueUserToken(r.Context(), id, r, "guest")
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return
+	}
+	var body GuestResponse
+	body.BackstageIdentity = BackstageIdentity{
+		Token:            tok.Token,
+		ExpiresInSeconds: int64(tok.ExpiresAt.Sub(s.now()).Seconds()),
+		Identity:         Identity{Type: "user", UserEntityRef: id.UserEntityRef, OwnershipEntityRefs: id.OwnershipEntityRefs},
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpserver.WriteJSON(w, http.StatusOK, body)
+}

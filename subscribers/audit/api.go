@@ -1,0 +1,123 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/httpserver"
+)
+
+// The audit routes; both require an admin.
+const (
+	EventsPath = "/api/audit/events"
+	VerifyPath = "/api/audit/verify"
+)
+
+// API serves the audit routes.
+type API struct {
+	store *Store
+}
+
+// NewAPI returns the routes' handlers.
+func NewAPI(s *Store) *API { return &API{store: s} }
+
+// Routes returns GET /api/audit/events and GET /api/audit/verify, admins only.
+func (a *API) Routes() []httpserver.Route {
+	return []httpserver.Route{
+		{Method: http.MethodGet, Path: EventsPath, Handler: http.HandlerFunc(a.list), Auth: httpserver.RequireAdmin},
+		{Method: http.MethodGet, Path: VerifyPath, Handler: http.HandlerFunc(a.verify), Auth: httpserver.RequireAdmin},
+	}
+}
+
+// EntryJSON is an entry as the API shows it: the record's fields and the chain's.
+type EntryJSON struct {
+	ID         int64     `json:"id"`
+	MessageID  string    `json:"messageId"`
+	RecordedAt time.Time `json:"recordedAt"`
+	Record
+	PrevHash string `json:"prevHash"`
+	Hash     string `json:"hash"`
+}
+
+// ListJSON is the body of GET /api/audit/events.
+type ListJSON struct {
+	Items      []EntryJSON    `json:"items"`
+	TotalItems int            `json:"totalItems"`
+	PageInfo   map[string]any `json:"pageInfo"`
+}
+
+// list serves GET /api/audit/events?actor=&eventId=&status=&from=&to=&limit=&cursor=
+// (from and to are RFC 3339 times), newest first.
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := Filter{Actor: q.Get("actor"), EventID: q.Get("eventId"), Status: q.Get("status"), Cursor: q.Get("cursor")}
+	for name, dst := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "%s must be an RFC 3339 time such as 2026-05-01T00:00:00Z", name))
+				return
+			}
+			*dst = t
+		}
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "limit must be a number from 1 to 500"))
+			return
+		}
+		f.Limit = n
+	}
+	page, err := a.store.List(r.Context(), f)
+	if errors.Is(err, ErrBadCursor) {
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "invalid cursor; use the nextCursor of a previous page"))
+		return
+	}
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return
+	}
+	body := ListJSON{Items: make([]EntryJSON, 0, len(page.Items)), TotalItems: page.TotalItems, PageInfo: map[string]any{}}
+	for _, e := range page.Items {
+		body.Items = append(body.Items, EntryJSON{ID: e.ID, MessageID: e.MessageID, RecordedAt: e.RecordedAt, Record: e.Record, PrevHash: e.PrevHash, Hash: e.Hash})
+	}
+	if page.NextCursor != "" {
+		body.PageInfo["nextCursor"] = page.NextCursor
+	}
+	httpserver.WriteJSON(w, http.StatusOK, body)
+}
+
+// verify serves GET /api/audit/verify: {"ok", "checked", "firstBrokenId", "reason"}, 200
+// whether or not the chain is intact.
+func (a *API) verify(w http.ResponseWriter, r *http.Request) {
+	res, err := Verify(r.Context(), a.store.db)
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, res)
+}
+
+// RunVerify is `platform audit verify`: it checks the chain on db, prints the outcome, and
+// returns the exit code: 0 when the chain is intact, 1 when a row is broken (named on
+// stderr) or the check failed.
+func RunVerify(ctx context.Context, db *database.DB, stdout, stderr io.Writer) int {
+	res, err := Verify(ctx, db)
+	if err != nil {
+		fmt.Fprintf(stderr, "platform: audit verify: %v\n", err)
+		return 1
+	}
+	if !res.OK {
+		fmt.Fprintf(stderr, "platform: audit log broken at row %d: %s (%d rows checked)\n", *res.FirstBrokenID, res.Reason, res.Checked)
+		return 1
+	}
+	fmt.Fprintf(stdout, "audit log OK: %d rows checked\n", res.Checked)
+	return 0
+}

@@ -1,0 +1,384 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/eventsvc"
+)
+
+// Migrations create the audit_log table and make it append-only: triggers refuse UPDATE and
+// DELETE. The hash chain, not the triggers, is what detects tampering by someone who can
+// drop them.
+var Migrations = []database.Migration{{
+	Module:  "audit",
+	Version: 1,
+	SQL: `CREATE TABLE audit_log (
+		id BIGINT PRIMARY KEY,
+		message_id TEXT NOT NULL UNIQUE,
+		plugin TEXT NOT NULL,
+		event_id TEXT NOT NULL,
+		severity TEXT NOT NULL,
+		status TEXT NOT NULL,
+		actor_id TEXT NOT NULL,
+		occurred_at BIGINT NOT NULL,
+		recorded_at BIGINT NOT NULL,
+		record TEXT NOT NULL,
+		prev_hash TEXT NOT NULL,
+		hash TEXT NOT NULL
+	);
+	CREATE INDEX audit_log_actor ON audit_log (actor_id, id);
+	CREATE INDEX audit_log_event ON audit_log (event_id, id);
+	CREATE INDEX audit_log_occurred ON audit_log (occurred_at, id);`,
+}, {
+	Module:  "audit",
+	Version: 2,
+	SQLite: `CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+		BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+	CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+		BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
+	Postgres: `CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
+	CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+		FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+	CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+		FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();`,
+}}
+
+// GenesisHash is the previous hash of the first row.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// appendLock is the PostgreSQL advisory lock key that serialises appends across instances
+// ("audit-lg" in ASCII).
+const appendLock = 0x61756469742d6c67
+
+// Entry is a stored audit record: its place in the chain and the chain's hashes.
+type Entry struct {
+	// ID is the row's position in the chain, counting from 1.
+	ID int64
+	// MessageID is the id of the bus event that carried the record; a redelivery with the
+	// same id is not stored again.
+	MessageID string
+	Record
+	// RecordedAt is when the row was appended.
+	RecordedAt time.Time
+	// PrevHash is the previous row's Hash (GenesisHash for the first row).
+	PrevHash string
+	// Hash is SHA-256 over PrevHash and the row's content; see [Hash].
+	Hash string
+	// RawRecord is the record's JSON as stored, byte for byte; it is what the hash covers
+	// (Record is decoded from it for display).
+	RawRecord string
+}
+
+// Hash returns the hex SHA-256 of a row: over a version tag, prevHash, and every stored
+// column (id, message id, plugin, event id, severity, status, actor id, occurred and
+// recorded times in Unix milliseconds, and RawRecord), each written as its length
+// (uvarint) and its bytes, so that no two different rows encode alike.
+func Hash(prevHash string, e Entry) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	write := func(s string) {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	write("stagebus.audit.v1")
+	write(prevHash)
+	write(strconv.FormatInt(e.ID, 10))
+	write(e.MessageID)
+	write(e.Plugin)
+	write(e.EventID)
+	write(e.SeverityLevel)
+	write(e.Status)
+	write(e.Actor.ActorID)
+	write(strconv.FormatInt(e.Timestamp.UnixMilli(), 10))
+	write(strconv.FormatInt(e.RecordedAt.UnixMilli(), 10))
+	write(e.RawRecord)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Store is the append-only, hash-chained audit log. It is safe for concurrent use, also by
+// several instances sharing the database: appends are serialised in a transaction (a
+// PostgreSQL advisory lock; SQLite transactions take the write lock when they begin).
+type Store struct {
+	db  *database.DB
+	log zerolog.Logger
+	now func() time.Time
+	mu  sync.Mutex // serialises this process's appends before they queue on the database lock
+}
+
+// NewStore returns the audit log on db, which must have [Migrations] applied.
+func NewStore(db *database.DB, log zerolog.Logger) *Store {
+	return &Store{db: db, log: log, now: time.Now}
+}
+
+// Append adds rec, carried by the bus event messageID, at the end of the chain. It is
+// idempotent: a message id already stored is not appended again (appended is false) and the
+// stored entry is returned.
+func (s *Store) Append(ctx context.Context, messageID string, rec Record) (entry Entry, appended bool, err error) {
+	if messageID == "" {
+		return Entry{}, false, errors.New("append audit record: the message id is required")
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("append audit record: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("append audit record: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if s.db.Dialect() == database.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(appendLock)); err != nil {
+			return Entry{}, false, fmt.Errorf("append audit record: lock: %w", err)
+		}
+	}
+	existing, err := scanEntry(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM audit_log WHERE message_id = $1`, messageID))
+	switch {
+	case err == nil:
+		return existing, false, tx.Commit()
+	case !errors.Is(err, sql.ErrNoRows):
+		return Entry{}, false, fmt.Errorf("append audit record: %w", err)
+	}
+	e := Entry{ID: 1, MessageID: messageID, Record: rec, RecordedAt: s.now().UTC(), PrevHash: GenesisHash, RawRecord: string(raw)}
+	var lastID int64
+	var lastHash string
+	err = tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastHash)
+	switch {
+	case err == nil:
+		e.ID, e.PrevHash = lastID+1, lastHash
+	case !errors.Is(err, sql.ErrNoRows):
+		return Entry{}, false, fmt.Errorf("append audit record: read the chain's end: %w", err)
+	}
+	e.Hash = Hash(e.PrevHash, e)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		e.ID, e.MessageID, e.Plugin, e.EventID, e.SeverityLevel, e.Status, e.Actor.ActorID,
+		e.Timestamp.UnixMilli(), e.RecordedAt.UnixMilli(), e.RawRecord, e.PrevHash, e.Hash); err != nil {
+		return Entry{}, false, fmt.Errorf("append audit record: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Entry{}, false, fmt.Errorf("append audit record: commit: %w", err)
+	}
+	return e, true, nil
+}
+
+const columns = `id, message_id, plugin, event_id, severity, status, actor_id, occurred_at, recorded_at, record, prev_hash, hash`
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanEntry reads a row. The record JSON is decoded for display, but the columns stay as
+// stored, so that Verify hashes exactly what is in the table.
+func scanEntry(row scanner) (Entry, error) {
+	var e Entry
+	var occurred, recorded int64
+	var rec Record
+	err := row.Scan(&e.ID, &e.MessageID, &e.Plugin, &e.EventID, &e.SeverityLevel, &e.Status, &e.Actor.ActorID,
+		&occurred, &recorded, &e.RawRecord, &e.PrevHash, &e.Hash)
+	if err != nil {
+		return Entry{}, err
+	}
+	actorID := e.Actor.ActorID
+	if json.Unmarshal([]byte(e.RawRecord), &rec) == nil {
+		e.Actor, e.Request, e.Meta, e.Error = rec.Actor, rec.Request, rec.Meta, rec.Error
+	}
+	e.Actor.ActorID = actorID
+	e.Timestamp = time.UnixMilli(occurred).UTC()
+	e.RecordedAt = time.UnixMilli(recorded).UTC()
+	return e, nil
+}
+
+// Handle is the subscription's handler: it appends the event's record, keyed by the event
+// id, so that redeliveries are harmless. A payload that is not a record is an error (the bus
+// retries it, then dead-letters it).
+func (s *Store) Handle(ctx context.Context, e eventsvc.Event) error {
+	rec, err := ParseRecord(e.Payload)
+	if err != nil {
+		return fmt.Errorf("audit event %s: %w", e.ID, err)
+	}
+	if rec.Timestamp.IsZero() {
+		rec.Timestamp = e.Time
+	}
+	entry, appended, err := s.Append(ctx, e.ID, rec)
+	if err != nil {
+		return err
+	}
+	if !appended {
+		zerolog.Ctx(ctx).Debug().Int64("audit_id", entry.ID).Msg("audit record already stored; redelivery ignored")
+	}
+	return nil
+}
+
+// Subscription declares the audit log's subscription to [Topic] under [SubscriptionID].
+func (s *Store) Subscription() eventsvc.Subscription {
+	return eventsvc.Subscription{ID: SubscriptionID, Topics: []string{Topic}, Handler: s.Handle}
+}
+
+// Filter selects audit entries; empty fields match everything.
+type Filter struct {
+	Actor   string
+	EventID string
+	Status  string
+	// From and To bound the record's timestamp: From ≤ t < To.
+	From, To time.Time
+	// Limit is the page size (default 50, at most 500).
+	Limit int
+	// Cursor continues after the last entry of the previous page.
+	Cursor string
+}
+
+// Page is one page of entries, newest first.
+type Page struct {
+	Items      []Entry
+	TotalItems int
+	NextCursor string
+}
+
+// ErrBadCursor means a cursor this store did not produce.
+var ErrBadCursor = errors.New("invalid cursor")
+
+// List returns a page of entries, newest first.
+func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	f.Limit = min(f.Limit, 500)
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.Actor != "" {
+		where = append(where, "actor_id = "+arg(f.Actor))
+	}
+	if f.EventID != "" {
+		where = append(where, "event_id = "+arg(f.EventID))
+	}
+	if f.Status != "" {
+		where = append(where, "status = "+arg(f.Status))
+	}
+	if !f.From.IsZero() {
+		where = append(where, "occurred_at >= "+arg(f.From.UnixMilli()))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "occurred_at < "+arg(f.To.UnixMilli()))
+	}
+	cond := func() string {
+		if len(where) == 0 {
+			return ""
+		}
+		return " WHERE " + strings.Join(where, " AND ")
+	}
+	var page Page
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_log`+cond(), args...).Scan(&page.TotalItems); err != nil {
+		return Page{}, fmt.Errorf("count audit entries: %w", err)
+	}
+	if f.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(f.Cursor)
+		after, perr := strconv.ParseInt(string(b), 10, 64)
+		if err != nil || perr != nil || after < 1 {
+			return Page{}, ErrBadCursor
+		}
+		where = append(where, "id < "+arg(after))
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM audit_log`+cond()+` ORDER BY id DESC LIMIT `+arg(f.Limit+1), args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("list audit entries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return Page{}, fmt.Errorf("list audit entries: %w", err)
+		}
+		page.Items = append(page.Items, e)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("list audit entries: %w", err)
+	}
+	if len(page.Items) > f.Limit {
+		page.Items = page.Items[:f.Limit]
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(page.Items[f.Limit-1].ID, 10)))
+	}
+	return page, nil
+}
+
+// VerifyResult is the outcome of checking the chain.
+type VerifyResult struct {
+	// OK is true when every row links to the one before and hashes to its stored hash.
+	OK bool `json:"ok"`
+	// Checked counts the rows examined: all of them when OK, else up to and including the
+	// first broken one.
+	Checked int64 `json:"checked"`
+	// FirstBrokenID is the id of the first row that does not verify, or nil.
+	FirstBrokenID *int64 `json:"firstBrokenId"`
+	// Reason says what is wrong with that row.
+	Reason string `json:"reason,omitempty"`
+}
+
+// verifyBatch is how many rows Verify reads at a time.
+const verifyBatch = 500
+
+// Verify checks the whole chain in id order: ids count from 1 without gaps, each row's
+// prev_hash is the previous row's hash, and each row's hash matches its content ([Hash]).
+// It reports the first row that fails. Removing rows from the end of the chain cannot be
+// detected from the chain alone.
+func Verify(ctx context.Context, db *database.DB) (VerifyResult, error) {
+	var res VerifyResult
+	prevID, prevHash := int64(0), GenesisHash
+	broken := func(id int64, reason string) (VerifyResult, error) {
+		res.OK, res.FirstBrokenID, res.Reason = false, &id, reason
+		return res, nil
+	}
+	for {
+		rows, err := db.QueryContext(ctx, `SELECT `+columns+` FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2`, prevID, verifyBatch)
+		if err != nil {
+			return VerifyResult{}, fmt.Errorf("verify audit log: %w", err)
+		}
+		var batch []Entry
+		for rows.Next() {
+			e, err := scanEntry(rows)
+			if err != nil {
+				rows.Close()
+				return VerifyResult{}, fmt.Errorf("verify audit log: %w", err)
+			}
+			batch = append(batch, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return VerifyResult{}, fmt.Errorf("verify audit log: %w", err)
+		}
+		for _, e := range batch {
+			res.Checked++
+			switch {
+			case e.ID != prevID+1:
+				return broken(e.ID, fmt.Sprintf("rows %d to %d are missing", prevID+1, e.ID-1))
+			case e.PrevHash != prevHash:
+				return broken(e.ID, "prev_hash does not match the previous row's hash")
+			case Hash(e.PrevHash, e) != e.Hash:
+				return broken(e.ID, "the row's content does not match its hash (edited)")
+			}
+			prevID, prevHash = e.ID, e.Hash
+		}
+		if len(batch) < verifyBatch {
+			res.OK = true
+			return res, nil
+		}
+	}
+}
