@@ -328,5 +328,8 @@ func join(path, key string) string {
 	if path == "" {
 		return key
 	}
+	if key == "" {
+		return path
+	}
 	return path + "." + key
 }

@@ -97,7 +97,7 @@ func Open(cfg Config, migrations []Migration, log zerolog.Logger) (*DB, error) {
 // sqliteDSN builds the driver DSN: WAL, a busy timeout, foreign keys, and transactions that
 // take the write lock when they begin (no lock upgrades that fail under contention).
 func sqliteDSN(path string) (dsn string, memory bool) {
-	const params = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	const params = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=cache_size(-32000)&_txlock=immediate"
 	if path == ":memory:" {
 		return "file::memory:?" + params, true
 	}
