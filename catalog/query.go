@@ -128,7 +128,16 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`%`, ``, `_`, ``).Replace(s)
 }
 
+// refColumns are the fields stored as columns of catalog_entities (lower-cased).
+var refColumns = map[string]string{"kind": "e.kind", "metadata.namespace": "e.namespace", "metadata.name": "e.name"}
+
 func (b *sqlBuilder) condition(c Condition) string {
+	if col, ok := refColumns[c.Key]; ok {
+		if len(c.Values) == 0 {
+			return "1 = 1" // every entity has these
+		}
+		return col + " IN (" + b.list(c.Values) + ")"
+	}
 	if rel, ok := strings.CutPrefix(c.Key, "relations."); ok {
 		t := canonicalRelation[rel]
 		if t == "" {
@@ -142,7 +151,9 @@ func (b *sqlBuilder) condition(c Condition) string {
 		}
 		return "(" + out + ") OR " + in + "))"
 	}
-	q := fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_search s WHERE s.entity_ref = e.entity_ref AND s.key = %s", b.arg(c.Key))
+	// An IN list of the matching refs lets the planner drive the query from the most
+	// selective condition through the (key, value) index.
+	q := fmt.Sprintf("e.entity_ref IN (SELECT s.entity_ref FROM catalog_search s WHERE s.key = %s", b.arg(c.Key))
 	if len(c.Values) > 0 {
 		q += " AND s.value IN (" + b.list(c.Values) + ")"
 	}
@@ -168,20 +179,25 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entity, int, error) {
 	var joins, orderBy []string
 	var ob sqlBuilder
 	for i, o := range q.Order {
-		alias := fmt.Sprintf("o%d", i)
-		joins = append(joins, fmt.Sprintf(" LEFT JOIN catalog_search %s ON %s.entity_ref = e.entity_ref AND %s.key = %s", alias, alias, alias, ob.arg(strings.ToLower(o.Field))))
 		dir := "ASC"
 		if o.Desc {
 			dir = "DESC"
 		}
+		if col, ok := refColumns[strings.ToLower(o.Field)]; ok {
+			orderBy = append(orderBy, col+" "+dir)
+			continue
+		}
+		alias := fmt.Sprintf("o%d", i)
+		joins = append(joins, fmt.Sprintf(" LEFT JOIN catalog_search %s ON %s.entity_ref = e.entity_ref AND %s.key = %s", alias, alias, alias, ob.arg(strings.ToLower(o.Field))))
 		orderBy = append(orderBy, fmt.Sprintf("%s.value %s NULLS LAST", alias, dir))
 	}
 	orderBy = append(orderBy, "e.entity_ref ASC")
-	// The joins come first in the statement, so their arguments are numbered first.
+	// The joins come first in the statement, so their arguments are numbered first. The page
+	// is chosen on refs alone (indexes only), then the bodies of just that page are read.
 	var fb sqlBuilder
 	fb.args = append(fb.args, ob.args...)
 	where = fb.where(q)
-	query := "SELECT e.entity_ref, e.uid, e.etag, e.body FROM catalog_entities e" + strings.Join(joins, "") + where + " ORDER BY " + strings.Join(orderBy, ", ")
+	query := "SELECT e.entity_ref FROM catalog_entities e" + strings.Join(joins, "") + where + " ORDER BY " + strings.Join(orderBy, ", ")
 	if q.Limit > 0 {
 		query += " LIMIT " + fb.arg(q.Limit)
 	}
@@ -191,8 +207,54 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entity, int, error) {
 		}
 		query += " OFFSET " + fb.arg(q.Offset)
 	}
-	entities, err := s.load(ctx, query, fb.args...)
+	refs, err := s.refs(ctx, query, fb.args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	entities, err := s.byRefsInOrder(ctx, refs)
 	return entities, total, err
+}
+
+// refs runs a query returning entity refs.
+func (s *Store) refs(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query entities: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var ref string
+		if err := rows.Scan(&ref); err != nil {
+			return nil, err
+		}
+		out = append(out, ref)
+	}
+	return out, rows.Err()
+}
+
+// byRefsInOrder loads the entities of canonical refs, in the order given; refs that vanished
+// in between are left out.
+func (s *Store) byRefsInOrder(ctx context.Context, refs []string) ([]Entity, error) {
+	byRef := make(map[string]Entity, len(refs))
+	for start := 0; start < len(refs); start += 400 {
+		chunk := refs[start:min(start+400, len(refs))]
+		q, args := inList(`SELECT entity_ref, uid, etag, body FROM catalog_entities WHERE entity_ref IN `, chunk, 1)
+		es, err := s.load(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			byRef[e.Ref().String()] = e
+		}
+	}
+	out := make([]Entity, 0, len(refs))
+	for _, r := range refs {
+		if e, ok := byRef[r]; ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // load runs a query returning entity_ref, uid, etag, body and attaches relations.

@@ -60,6 +60,35 @@ var Migrations = []database.Migration{{
 		created_at BIGINT NOT NULL,
 		UNIQUE (type, target)
 	)`,
+}, {
+	// The ref's parts as columns, so that filters and order on kind, namespace and name use
+	// indexes instead of the search table (covering, to check candidates without reading
+	// their bodies); and a covering (entity_ref, key, value) index for ordering by other
+	// fields.
+	Module:  "catalog",
+	Version: 2,
+	SQLite: `ALTER TABLE catalog_entities ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+	ALTER TABLE catalog_entities ADD COLUMN namespace TEXT NOT NULL DEFAULT '';
+	ALTER TABLE catalog_entities ADD COLUMN name TEXT NOT NULL DEFAULT '';
+	UPDATE catalog_entities SET
+		kind = substr(entity_ref, 1, instr(entity_ref, ':') - 1),
+		namespace = substr(entity_ref, instr(entity_ref, ':') + 1, instr(entity_ref, '/') - instr(entity_ref, ':') - 1),
+		name = substr(entity_ref, instr(entity_ref, '/') + 1);
+	CREATE INDEX catalog_entities_kind_name ON catalog_entities (kind, name);
+	CREATE INDEX catalog_entities_ref_parts ON catalog_entities (entity_ref, kind, namespace, name);
+	DROP INDEX catalog_search_entity;
+	CREATE INDEX catalog_search_entity_key ON catalog_search (entity_ref, key, value);`,
+	Postgres: `ALTER TABLE catalog_entities ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+	ALTER TABLE catalog_entities ADD COLUMN namespace TEXT NOT NULL DEFAULT '';
+	ALTER TABLE catalog_entities ADD COLUMN name TEXT NOT NULL DEFAULT '';
+	UPDATE catalog_entities SET
+		kind = split_part(entity_ref, ':', 1),
+		namespace = split_part(split_part(entity_ref, ':', 2), '/', 1),
+		name = split_part(entity_ref, '/', 2);
+	CREATE INDEX catalog_entities_kind_name ON catalog_entities (kind, name);
+	CREATE INDEX catalog_entities_ref_parts ON catalog_entities (entity_ref, kind, namespace, name);
+	DROP INDEX catalog_search_entity;
+	CREATE INDEX catalog_search_entity_key ON catalog_search (entity_ref, key, value);`,
 }}
 
 // MutationType is full or delta.
@@ -318,9 +347,14 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, provider, uid string, p p
 				return err
 			}
 		}
-	} else if _, err := tx.ExecContext(ctx, `INSERT INTO catalog_entities (entity_ref, uid, etag, provider, location_key, body, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		p.ref, uid, p.etag, provider, p.locationKey, p.body, now); err != nil {
-		return err
+	} else {
+		r := p.entity.Ref()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO catalog_entities (entity_ref, uid, etag, provider, location_key, body, updated_at, kind, namespace, name)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			p.ref, uid, p.etag, provider, p.locationKey, p.body, now,
+			strings.ToLower(r.Kind), strings.ToLower(r.Namespace), strings.ToLower(r.Name)); err != nil {
+			return err
+		}
 	}
 	for _, r := range p.relations {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO catalog_relations (source_ref, type, target_ref) VALUES ($1, $2, $3)`, p.ref, r.Type, r.TargetRef); err != nil {

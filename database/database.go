@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +42,10 @@ type DB struct {
 	log        zerolog.Logger
 	describe   string
 	cfg        Config
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // Config returns the configuration the database was opened with.
@@ -52,7 +57,7 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // Open prepares the database described by cfg without connecting; [DB.Start] connects and
 // migrates. A malformed connection string is an error here.
 func Open(cfg Config, migrations []Migration, log zerolog.Logger) (*DB, error) {
-	db := &DB{migrations: migrations, log: log, describe: cfg.Connection.String(), cfg: cfg}
+	db := &DB{migrations: migrations, log: log, describe: cfg.Connection.String(), cfg: cfg, stop: make(chan struct{})}
 	switch cfg.Client {
 	case ClientPostgres:
 		dsn := cfg.Connection.DSN
@@ -132,8 +137,48 @@ func (db *DB) Start(ctx context.Context) error {
 	if err := db.Migrate(ctx); err != nil {
 		return err
 	}
+	if db.dialect == SQLite {
+		db.wg.Go(db.optimizeLoop)
+	}
 	db.log.Info().Str("client", string(db.dialect)).Str("database", db.describe).Msg("database ready")
 	return nil
+}
+
+// optimizeInterval is how often SQLite refreshes the statistics its query planner uses.
+const optimizeInterval = time.Hour
+
+// optimizeLoop runs PRAGMA optimize now and hourly, so that SQLite's planner has statistics
+// (ANALYZE of the tables that need it): without them it may drive a catalog query from an
+// index that matches every row. PostgreSQL's autovacuum does this by itself.
+func (db *DB) optimizeLoop() {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if err := db.Optimize(ctx); err != nil {
+			db.log.Warn().Err(err).Msg("SQLite optimize failed")
+		}
+		cancel()
+		select {
+		case <-time.After(optimizeInterval):
+		case <-db.stop:
+			return
+		}
+	}
+}
+
+// Optimize refreshes the query planner's statistics now (SQLite; PostgreSQL does it by itself).
+func (db *DB) Optimize(ctx context.Context) error {
+	if db.dialect != SQLite {
+		return nil
+	}
+	_, err := db.ExecContext(ctx, `PRAGMA optimize=0x10002`)
+	return err
+}
+
+// Close stops the background work and closes the connections.
+func (db *DB) Close() error {
+	db.stopOnce.Do(func() { close(db.stop) })
+	db.wg.Wait()
+	return db.DB.Close()
 }
 
 // HealthCheck reports whether the database answers.
