@@ -487,3 +487,10 @@ func (s *Store) DeleteByUID(ctx context.Context, uid string) error {
 	s.publish(ctx, nil, []deletedEntity{{EntityRef: ref, UID: uid}})
 	return nil
 }
+
+// LocationRefs returns the refs of a provider's entities whose location key starts with
+// prefix (a whole key is its own prefix): what a provider has from one file, or one
+// repository.
+func (s *Store) LocationRefs(ctx context.Context, provider, prefix string) ([]string, error) {
+	return s.refs(ctx, `SELECT entity_ref FROM catalog_entities WHERE provider = $1 AND substr(location_key, 1, length($2)) = $2 ORDER BY entity_ref`, provider, prefix)
+}

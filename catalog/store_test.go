@@ -201,3 +201,28 @@ type nopPublisher struct{}
 func (nopPublisher) Publish(context.Context, eventsvc.Event) error { return nil }
 
 func nopLog() zerolog.Logger { return zerolog.Nop() }
+
+func TestLocationRefs(t *testing.T) {
+	t.Parallel()
+	databasetest.Each(t, catalog.Migrations, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		s, _ := newStore(t, db)
+		at := func(key string, es ...catalog.Entity) []catalog.DeferredEntity {
+			out := deferred(es...)
+			for i := range out {
+				out[i].LocationKey = key
+			}
+			return out
+		}
+		m := append(at("url:https://github.com/acme/a/blob/main/catalog-info.yaml", entity("Component", "a1", nil), entity("Component", "a2", nil)),
+			at("url:https://github.com/acme/ab/blob/main/catalog-info.yaml", entity("Component", "ab", nil))...)
+		_, err := s.ApplyMutation(ctx, "p", catalog.Mutation{Type: catalog.Full, Entities: m})
+		require.NoError(t, err)
+		refs, err := s.LocationRefs(ctx, "p", "url:https://github.com/acme/a/")
+		require.NoError(t, err)
+		require.Equal(t, []string{"component:default/a1", "component:default/a2"}, refs, "a prefix of another repo's name does not match")
+		refs, err = s.LocationRefs(ctx, "other", "url:")
+		require.NoError(t, err)
+		require.Empty(t, refs)
+	})
+}

@@ -43,6 +43,12 @@ func AsSubscription(constructor any) any {
 	return fx.Annotate(constructor, fx.ResultTags(`group:"eventsvc.subscriptions"`))
 }
 
+// AsSubscriptions is AsSubscription for a constructor returning []Subscription (and
+// optionally an error): each one joins the group.
+func AsSubscriptions(constructor any) any {
+	return fx.Annotate(constructor, fx.ResultTags(`group:"eventsvc.subscriptions,flatten"`))
+}
+
 func (s Subscription) validate() error {
 	if s.ID == "" {
 		return errors.New("subscription needs an id")

@@ -247,6 +247,7 @@ var secretSamples = map[string]string{
 	"events.modules.bitbucketCloud.webhookSecret":  "events:\n  modules:\n    bitbucketCloud:\n      webhookSecret: MARKER\n",
 	"events.modules.bitbucketServer.webhookSecret": "events:\n  modules:\n    bitbucketServer:\n      webhookSecret: MARKER\n",
 	"events.modules.gitea.webhookSecret":           "events:\n  modules:\n    gitea:\n      webhookSecret: MARKER\n",
+	"integrations.github.token":                    "integrations:\n  github:\n    - host: github.com\n      token: ghp_MARKER\n",
 	"events.http.topicOptions.*.secrets":           "events:\n  http:\n    topics: [orders]\n    topicOptions:\n      orders:\n        verifier: hmac-sha256\n        secrets: [MARKER, second-MARKER]\n",
 }
 
