@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -53,6 +54,10 @@ func New(p Params) (*Server, error) {
 		{Method: http.MethodGet, Path: "/.backstage/health/v1/liveness", Handler: http.HandlerFunc(s.health.liveness), Auth: Unauthenticated},
 		{Method: http.MethodGet, Path: "/.backstage/health/v1/readiness", Handler: http.HandlerFunc(s.health.readiness), Auth: Unauthenticated},
 		{Method: http.MethodGet, Path: "/metrics", Handler: promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry}), Auth: Unauthenticated},
+		// Profiling, for admins (go tool pprof http://…/debug/pprof/profile with a token).
+		{Method: http.MethodGet, Path: "/debug/pprof/", Handler: http.HandlerFunc(pprof.Index), Auth: RequireAdmin},
+		{Method: http.MethodGet, Path: "/debug/pprof/profile", Handler: http.HandlerFunc(pprof.Profile), Auth: RequireAdmin},
+		{Method: http.MethodGet, Path: "/debug/pprof/trace", Handler: http.HandlerFunc(pprof.Trace), Auth: RequireAdmin},
 	}
 	for _, r := range append(builtin, p.Routes...) {
 		if err := s.handle(r, auth); err != nil {
