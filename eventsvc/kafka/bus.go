@@ -40,6 +40,7 @@ var _ eventsvc.Backend = (*Bus)(nil)
 
 // New prepares a Kafka bus; it connects in Start.
 func New(cfg Config, log zerolog.Logger) (*Bus, error) {
+	cfg.Brokers = cfg.addresses()
 	if len(cfg.Brokers) == 0 {
 		return nil, config.Problems{{Path: "events.kafka.brokers", Message: "is required when events.bus is kafka, e.g. [localhost:9092]"}}
 	}

@@ -18,7 +18,9 @@ import (
 
 // Config is events.kafka.
 type Config struct {
-	// Brokers are the bootstrap addresses, host:port (required when events.bus is kafka).
+	// Brokers are the bootstrap addresses, host:port (required when events.bus is kafka). An
+	// entry may hold several comma-separated addresses, so that one environment variable
+	// (brokers: [${KAFKA_BROKERS}]) can name them all.
 	Brokers []string `yaml:"brokers"`
 	// ClientID names this client to the brokers (default stagebus).
 	ClientID string `yaml:"clientId"`
@@ -89,9 +91,11 @@ func (c *Config) SetDefaults() {
 // Validate checks the values; brokers are checked when the Kafka bus is selected.
 func (c Config) Validate() error {
 	var errs []error
-	for i, b := range c.Brokers {
-		if !strings.Contains(b, ":") {
-			errs = append(errs, config.Fieldf(fmt.Sprintf("brokers[%d]", i), "expected host:port, got %q", b))
+	for i, entry := range c.Brokers {
+		for _, b := range strings.Split(entry, ",") {
+			if !strings.Contains(strings.TrimSpace(b), ":") {
+				errs = append(errs, config.Fieldf(fmt.Sprintf("brokers[%d]", i), "expected host:port, got %q", b))
+			}
 		}
 	}
 	if c.PublishTimeout <= 0 {
@@ -174,4 +178,17 @@ func (c Config) mechanism() (sasl.Mechanism, error) {
 // kafkaTopic maps a Stagebus topic to its Kafka topic: the prefix, and ':' written as '_'.
 func (c Config) kafkaTopic(topic string) string {
 	return c.TopicPrefix + strings.ReplaceAll(topic, ":", "_")
+}
+
+// addresses returns the broker addresses with comma-separated entries split.
+func (c Config) addresses() []string {
+	var out []string
+	for _, entry := range c.Brokers {
+		for _, b := range strings.Split(entry, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
 }

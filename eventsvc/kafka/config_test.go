@@ -42,3 +42,30 @@ func TestKafkaTopic(t *testing.T) {
 	require.Equal(t, "stagebus.github.push", c.kafkaTopic("github.push"))
 	require.Equal(t, "stagebus.bitbucketCloud.repo_push", c.kafkaTopic("bitbucketCloud.repo:push"))
 }
+
+func TestBrokerAddresses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		brokers []string
+		want    []string
+		problem string
+	}{
+		{name: "one", brokers: []string{"kafka:9092"}, want: []string{"kafka:9092"}},
+		{name: "list", brokers: []string{"a:9092", "b:9092"}, want: []string{"a:9092", "b:9092"}},
+		{name: "comma-separated entry", brokers: []string{"a:9092, b:9092", "c:9092"}, want: []string{"a:9092", "b:9092", "c:9092"}},
+		{name: "address without port in an entry", brokers: []string{"a:9092,b"}, problem: `brokers[0]: expected host:port, got "b"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			c.SetDefaults()
+			c.Brokers = tc.brokers
+			if tc.problem != "" {
+				require.ErrorContains(t, c.Validate(), tc.problem)
+				return
+			}
+			require.NoError(t, c.Validate())
+			require.Equal(t, tc.want, c.addresses())
+		})
+	}
+}
