@@ -10,6 +10,12 @@ import (
 	"go.uber.org/fx"
 )
 
+// The health endpoints, at Backstage's paths; both need no credentials.
+const (
+	LivenessPath  = "/.backstage/health/v1/liveness"
+	ReadinessPath = "/.backstage/health/v1/readiness"
+)
+
 // HealthCheck is one readiness check, contributed through the "health" value group with
 // [AsHealthCheck]: the database answers, the bus is connected, …
 type HealthCheck struct {

@@ -51,8 +51,8 @@ func New(p Params) (*Server, error) {
 	}
 	s := &Server{listen: p.Listen, log: p.Logger, mux: http.NewServeMux(), health: &health{checks: p.Checks}}
 	builtin := []Route{
-		{Method: http.MethodGet, Path: "/.backstage/health/v1/liveness", Handler: http.HandlerFunc(s.health.liveness), Auth: Unauthenticated},
-		{Method: http.MethodGet, Path: "/.backstage/health/v1/readiness", Handler: http.HandlerFunc(s.health.readiness), Auth: Unauthenticated},
+		{Method: http.MethodGet, Path: LivenessPath, Handler: http.HandlerFunc(s.health.liveness), Auth: Unauthenticated},
+		{Method: http.MethodGet, Path: ReadinessPath, Handler: http.HandlerFunc(s.health.readiness), Auth: Unauthenticated},
 		{Method: http.MethodGet, Path: "/metrics", Handler: promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry}), Auth: Unauthenticated},
 		// Profiling, for admins (go tool pprof http://…/debug/pprof/profile with a token).
 		{Method: http.MethodGet, Path: "/debug/pprof/", Handler: http.HandlerFunc(pprof.Index), Auth: RequireAdmin},

@@ -4,6 +4,7 @@
 //	platform config print [--config FILE]...                        print the effective config, secrets redacted
 //	platform config check [--config FILE]...                        check the config, listing every problem
 //	platform audit verify [--config FILE]...                        check the audit log's hash chain
+//	platform health [--config FILE]...                              probe the configured server's readiness
 //	platform version                                                print the version
 //
 // Without --config, app-config.yaml and (when present) app-config.local.yaml are read from
@@ -16,9 +17,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,8 +52,9 @@ import (
 var version = "dev"
 
 const (
-	startTimeout = 30 * time.Second
-	stopTimeout  = 20 * time.Second
+	startTimeout  = 30 * time.Second
+	stopTimeout   = 20 * time.Second
+	healthTimeout = 3 * time.Second
 )
 
 func main() {
@@ -120,6 +125,8 @@ func run(args []string, stdout, stderr io.Writer, environ []string) int {
 		})
 	case "audit verify":
 		return auditVerify(opts, stdout, stderr, environ)
+	case "health":
+		return health(opts, stdout, stderr, environ)
 	case "version":
 		fmt.Fprintf(stdout, "stagebus %s (%s)\n", buildVersion(), runtime.Version())
 		return 0
@@ -136,6 +143,7 @@ func usage(w io.Writer) {
   platform config print [--config FILE]...                        print the effective configuration (secrets redacted)
   platform config check [--config FILE]...                        check the configuration and list every problem
   platform audit verify [--config FILE]...                        check the audit log's hash chain; exit 1 naming the first broken row
+  platform health [--config FILE]...                              probe the configured server's readiness; exit 0 when ready, 1 if not
   platform version                                                print the version
 
 Without --config, app-config.yaml and app-config.local.yaml (if present) are read.
@@ -221,6 +229,46 @@ func auditVerify(opts options, stdout, stderr io.Writer, environ []string) int {
 	}
 	defer db.Close()
 	return audit.RunVerify(context.Background(), db, stdout, stderr)
+}
+
+// health probes the readiness endpoint of the server that the configuration describes — a
+// listen host of 0.0.0.0 or :: is probed on loopback — and exits 0 when it answers 200, 1
+// otherwise with one line saying why. It is the container image's HEALTHCHECK, which has no
+// shell or curl to run.
+func health(opts options, stdout, stderr io.Writer, environ []string) int {
+	tree, err := load(opts, environ)
+	if err != nil {
+		fmt.Fprintln(stderr, "platform: "+err.Error())
+		return 1
+	}
+	var listen httpserver.Listen
+	a := fx.New(app(tree, logging.Options{Out: io.Discard}), fx.Populate(&listen), fx.NopLogger)
+	if err := a.Err(); err != nil {
+		fmt.Fprintln(stderr, "platform: "+describe(err))
+		return 1
+	}
+	host := listen.Host
+	switch host {
+	case "0.0.0.0", "":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	url := "http://" + net.JoinHostPort(host, strconv.Itoa(listen.Port)) + httpserver.ReadinessPath
+	client := &http.Client{Timeout: healthTimeout}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintf(stderr, "platform: not ready: %v\n", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "platform: not ready: %s answered %d: %s\n", url, resp.StatusCode, strings.TrimSpace(string(body)))
+		return 1
+	}
+	fmt.Fprintf(stdout, "ready (%s)\n", url)
+	return 0
 }
 
 // serve runs Stagebus until SIGINT or SIGTERM, then stops gracefully.

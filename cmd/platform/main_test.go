@@ -136,6 +136,39 @@ func TestServeStopsGracefully(t *testing.T) {
 	}
 }
 
+// TestHealthCommand checks `platform health`, the image's HEALTHCHECK: 0 against a ready
+// server (also when the config binds every interface), 1 with a reason otherwise.
+func TestHealthCommand(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	p := start(t, "--config", serveConfig(t, port))
+	waitLive(t, port)
+	t.Cleanup(func() { _ = p.cmd.Process.Signal(syscall.SIGTERM); p.wait(t, 10*time.Second) })
+	probe := func(host string, port int) string {
+		return writeConfig(t, fmt.Sprintf("backend:\n  listen:\n    host: %s\n    port: %d\n", host, port))
+	}
+	tests := []struct {
+		name       string
+		config     string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{name: "ready", config: probe("127.0.0.1", port), wantStdout: fmt.Sprintf("ready (http://127.0.0.1:%d/.backstage/health/v1/readiness)", port)},
+		{name: "every interface is probed on loopback", config: probe("0.0.0.0", port), wantStdout: fmt.Sprintf("ready (http://127.0.0.1:%d/", port)},
+		{name: "nothing listening", config: probe("127.0.0.1", freePort(t)), wantCode: 1, wantStderr: "platform: not ready: Get \"http://127.0.0.1:"},
+		{name: "bad config", config: writeConfig(t, "backend:\n  listen:\n    port: many\n"), wantCode: 1, wantStderr: "backend.listen.port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, nil, "health", "--config", tt.config)
+			require.Equal(t, tt.wantCode, code, "stderr: %s", stderr)
+			require.Contains(t, stdout, tt.wantStdout)
+			require.Contains(t, stderr, tt.wantStderr)
+		})
+	}
+}
+
 // TestStartFailures checks that start-up failures exit non-zero with one clear line.
 func TestStartFailures(t *testing.T) {
 	t.Parallel()
