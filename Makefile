@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST      := $(GO) test -race -count=1 -timeout 20m
 
-.PHONY: test check vet lint unit run bench
+.PHONY: test check vet lint unit e2e e2e-run run bench
 
 ## test: start the test services (PostgreSQL, Kafka), run vet, staticcheck and every test with
 ## the services' URLs exported, then stop what was started (KEEP_SERVICES=1 keeps them).
@@ -13,14 +13,25 @@ test:
 ## check: vet, staticcheck and the tests against whatever services the environment names.
 check: vet lint unit
 
+# -tags e2e: the end-to-end test is vetted and linted with everything else.
 vet:
-	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
 
 lint:
-	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags e2e ./...
 
 unit:
 	$(GOTEST) ./...
+
+## e2e: the real binary with the production configuration (app-config.production.yaml, as
+## docker compose runs it) against a real Kafka and PostgreSQL started for the run; the
+## README's full-stack commands need curl and openssl, the Kafka check kcat: installed when missing.
+e2e:
+	./scripts/ensure-commands curl openssl kcat
+	./scripts/services run -- $(MAKE) --no-print-directory e2e-run
+
+e2e-run:
+	$(GO) test -race -count=1 -timeout 10m -tags e2e -v ./e2e/
 
 ## bench: the benchmarks whose figures docs/benchmarks.md records (not part of make test);
 ## the Kafka ones run against the real broker that scripts/services starts.
