@@ -171,14 +171,14 @@ func (a *API) queryEntities(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var order []Order
-	for _, of := range c.OrderField {
+	if len(c.OrderField) > 0 { // as in Backstage, only the first order field applies
+		of := c.OrderField[0]
 		field, dir, _ := strings.Cut(of, ",")
 		if field == "" || (dir != "" && dir != "asc" && dir != "desc") {
 			bad(w, r, "orderField %q must be <field>,asc or <field>,desc", of)
 			return
 		}
 		order = append(order, Order{Field: field, Desc: dir == "desc"})
-		break // as in Backstage, only the first order field applies
 	}
 	entities, total, err := a.store.Query(r.Context(), Query{Filters: filters, Order: order, FullTextTerm: c.Term, FullTextFields: c.TermFields, Limit: limit, Offset: c.Offset})
 	if err != nil {

@@ -109,9 +109,9 @@ func TestCatalogAPI(t *testing.T) {
 	loc := body.(map[string]any)["location"].(map[string]any)
 	require.Len(t, body.(map[string]any)["entities"], 2)
 
-	code, body = a.do(http.MethodPost, "/api/catalog/locations", map[string]string{"type": "url", "target": "https://git.example/acme/artist-web/blob/main/catalog-info.yaml"})
+	code, _ = a.do(http.MethodPost, "/api/catalog/locations", map[string]string{"type": "url", "target": "https://git.example/acme/artist-web/blob/main/catalog-info.yaml"})
 	require.Equal(t, http.StatusConflict, code, "the same location twice")
-	code, body = a.do(http.MethodPost, "/api/catalog/locations", map[string]string{"type": "file", "target": "/etc/passwd"})
+	code, _ = a.do(http.MethodPost, "/api/catalog/locations", map[string]string{"type": "file", "target": "/etc/passwd"})
 	require.Equal(t, http.StatusBadRequest, code, "file locations only come from configuration")
 	code, body = a.do(http.MethodPost, "/api/catalog/locations", map[string]string{"type": "url", "target": "https://elsewhere.example/x.yaml"})
 	require.Equal(t, http.StatusBadRequest, code)

@@ -42,12 +42,6 @@ const (
 	Pending
 )
 
-// States of a delivery row.
-const (
-	statePending   = "pending"
-	statePublished = "published"
-)
-
 // dedupBatch bounds the operations of one transaction.
 const dedupBatch = 256
 
