@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/stagebus/stagebus/httpserver"
@@ -58,18 +57,6 @@ func fields(r *http.Request) []string {
 	return out
 }
 
-func intParam(r *http.Request, name string, def, maxValue int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > maxValue {
-		return 0, errors.New(name + " must be a number from 0 to " + strconv.Itoa(maxValue))
-	}
-	return n, nil
-}
-
 func writeProjected(w http.ResponseWriter, r *http.Request, status int, entities []Entity, fs []string, wrap func([]any) any) {
 	items := make([]any, 0, len(entities))
 	for _, e := range entities {
@@ -96,14 +83,14 @@ func (a *API) getEntities(w http.ResponseWriter, r *http.Request) {
 		bad(w, r, "%v", err)
 		return
 	}
-	limit, err := intParam(r, "limit", 0, 100000)
+	limit, err := httpserver.QueryInt(r, "limit", 0, 0, 100000)
 	if err != nil {
-		bad(w, r, "%v", err)
+		httpserver.WriteError(w, r, err)
 		return
 	}
-	offset, err := intParam(r, "offset", 0, 1<<30)
+	offset, err := httpserver.QueryInt(r, "offset", 0, 0, 1<<30)
 	if err != nil {
-		bad(w, r, "%v", err)
+		httpserver.WriteError(w, r, err)
 		return
 	}
 	var order []Order
@@ -160,9 +147,9 @@ func (a *API) queryEntities(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit, err := intParam(r, "limit", 20, 10000)
+	limit, err := httpserver.QueryInt(r, "limit", 20, 0, 10000)
 	if err != nil {
-		bad(w, r, "%v", err)
+		httpserver.WriteError(w, r, err)
 		return
 	}
 	filters, err := ParseFilters(c.Filter)
@@ -251,35 +238,33 @@ func (a *API) byRefs(w http.ResponseWriter, r *http.Request) {
 func (a *API) byName(w http.ResponseWriter, r *http.Request) {
 	ref := EntityRef{Kind: r.PathValue("kind"), Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
 	e, err := a.store.GetByRef(r.Context(), ref)
-	a.writeEntity(w, r, e, err, "no entity "+ref.String())
+	respond(w, r, http.StatusOK, e, err, "no entity "+ref.String())
 }
 
 func (a *API) byUID(w http.ResponseWriter, r *http.Request) {
 	e, err := a.store.GetByUID(r.Context(), r.PathValue("uid"))
-	a.writeEntity(w, r, e, err, "no entity with uid "+r.PathValue("uid"))
+	respond(w, r, http.StatusOK, e, err, "no entity with uid "+r.PathValue("uid"))
 }
 
-func (a *API) writeEntity(w http.ResponseWriter, r *http.Request, e Entity, err error, notFound string) {
+// respond writes the outcome of a lookup or a deletion: ErrNotFound as a 404 saying
+// notFound, another error as httpserver.WriteError does, else body with status (no body for
+// 204).
+func respond(w http.ResponseWriter, r *http.Request, status int, body any, err error, notFound string) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "%s", notFound))
 	case err != nil:
 		httpserver.WriteError(w, r, err)
+	case status == http.StatusNoContent:
+		w.WriteHeader(status)
 	default:
-		httpserver.WriteJSON(w, http.StatusOK, e)
+		httpserver.WriteJSON(w, status, body)
 	}
 }
 
 func (a *API) deleteByUID(w http.ResponseWriter, r *http.Request) {
 	err := a.store.DeleteByUID(r.Context(), r.PathValue("uid"))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "no entity with uid %s", r.PathValue("uid")))
-	case err != nil:
-		httpserver.WriteError(w, r, err)
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
+	respond(w, r, http.StatusNoContent, nil, err, "no entity with uid "+r.PathValue("uid"))
 }
 
 // facets is GET /entity-facets?facet=…&filter=…: {facets: {field: [{value, count}]}}.
@@ -351,24 +336,10 @@ func (a *API) addLocation(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) getLocation(w http.ResponseWriter, r *http.Request) {
 	loc, err := a.locations.Get(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "no location %s", r.PathValue("id")))
-	case err != nil:
-		httpserver.WriteError(w, r, err)
-	default:
-		httpserver.WriteJSON(w, http.StatusOK, loc)
-	}
+	respond(w, r, http.StatusOK, loc, err, "no location "+r.PathValue("id"))
 }
 
 func (a *API) deleteLocation(w http.ResponseWriter, r *http.Request) {
 	err := a.locations.Delete(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "no location %s", r.PathValue("id")))
-	case err != nil:
-		httpserver.WriteError(w, r, err)
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
+	respond(w, r, http.StatusNoContent, nil, err, "no location "+r.PathValue("id"))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/rs/zerolog"
 )
@@ -88,4 +89,18 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// QueryInt reads the integer query parameter name: def when it is absent, else a number from
+// minValue to maxValue, or a 400 *Error saying so.
+func QueryInt(r *http.Request, name string, def, minValue, maxValue int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < minValue || n > maxValue {
+		return 0, Errorf(http.StatusBadRequest, "%s must be a number from %d to %d", name, minValue, maxValue)
+	}
+	return n, nil
 }

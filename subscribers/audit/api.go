@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/stagebus/stagebus/database"
@@ -67,14 +66,12 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 			*dst = t
 		}
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "limit must be a number from 1 to 500"))
-			return
-		}
-		f.Limit = n
+	limit, err := httpserver.QueryInt(r, "limit", 0, 1, 500) // 0: the store's default
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return
 	}
+	f.Limit = limit
 	page, err := a.store.List(r.Context(), f)
 	if errors.Is(err, ErrBadCursor) {
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "invalid cursor; use the nextCursor of a previous page"))
