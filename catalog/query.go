@@ -82,14 +82,9 @@ var canonicalRelation = func() map[string]string {
 	return m
 }()
 
-// sqlBuilder collects arguments and numbers placeholders.
+// sqlBuilder builds the entity filters' SQL, collecting their arguments.
 type sqlBuilder struct {
-	args []any
-}
-
-func (b *sqlBuilder) arg(v any) string {
-	b.args = append(b.args, v)
-	return fmt.Sprintf("$%d", len(b.args))
+	args database.Args
 }
 
 // where builds the WHERE clause of the filter sets and full-text filter over entities e.
@@ -113,10 +108,10 @@ func (b *sqlBuilder) where(q Query) string {
 		}
 		keys := make([]string, len(fields))
 		for i, f := range fields {
-			keys[i] = b.arg(strings.ToLower(f))
+			keys[i] = b.args.Add(strings.ToLower(f))
 		}
 		clauses = append(clauses, fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_search s WHERE s.entity_ref = e.entity_ref AND s.key IN (%s) AND s.value LIKE %s)",
-			strings.Join(keys, ", "), b.arg("%"+likeEscape(term)+"%")))
+			strings.Join(keys, ", "), b.args.Add("%"+likeEscape(term)+"%")))
 	}
 	if len(clauses) == 0 {
 		return ""
@@ -143,8 +138,8 @@ func (b *sqlBuilder) condition(c Condition) string {
 		if t == "" {
 			return "1 = 0"
 		}
-		out := fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_relations r WHERE r.source_ref = e.entity_ref AND r.type = %s", b.arg(t))
-		in := fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_relations r WHERE r.target_ref = e.entity_ref AND r.type = %s", b.arg(inverse[t]))
+		out := fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_relations r WHERE r.source_ref = e.entity_ref AND r.type = %s", b.args.Add(t))
+		in := fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_relations r WHERE r.target_ref = e.entity_ref AND r.type = %s", b.args.Add(inverse[t]))
 		if len(c.Values) > 0 {
 			out += " AND r.target_ref IN (" + b.list(c.Values) + ")"
 			in += " AND r.source_ref IN (" + b.list(c.Values) + ")"
@@ -153,7 +148,7 @@ func (b *sqlBuilder) condition(c Condition) string {
 	}
 	// An IN list of the matching refs lets the planner drive the query from the most
 	// selective condition through the (key, value) index.
-	q := fmt.Sprintf("e.entity_ref IN (SELECT s.entity_ref FROM catalog_search s WHERE s.key = %s", b.arg(c.Key))
+	q := fmt.Sprintf("e.entity_ref IN (SELECT s.entity_ref FROM catalog_search s WHERE s.key = %s", b.args.Add(c.Key))
 	if len(c.Values) > 0 {
 		q += " AND s.value IN (" + b.list(c.Values) + ")"
 	}
@@ -163,7 +158,7 @@ func (b *sqlBuilder) condition(c Condition) string {
 func (b *sqlBuilder) list(values []string) string {
 	ph := make([]string, len(values))
 	for i, v := range values {
-		ph[i] = b.arg(v)
+		ph[i] = b.args.Add(v)
 	}
 	return strings.Join(ph, ", ")
 }
@@ -188,7 +183,7 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entity, int, error) {
 			continue
 		}
 		alias := fmt.Sprintf("o%d", i)
-		joins = append(joins, fmt.Sprintf(" LEFT JOIN catalog_search %s ON %s.entity_ref = e.entity_ref AND %s.key = %s", alias, alias, alias, ob.arg(strings.ToLower(o.Field))))
+		joins = append(joins, fmt.Sprintf(" LEFT JOIN catalog_search %s ON %s.entity_ref = e.entity_ref AND %s.key = %s", alias, alias, alias, ob.args.Add(strings.ToLower(o.Field))))
 		orderBy = append(orderBy, fmt.Sprintf("%s.value %s NULLS LAST", alias, dir))
 	}
 	orderBy = append(orderBy, "e.entity_ref ASC")
@@ -199,13 +194,13 @@ func (s *Store) Query(ctx context.Context, q Query) ([]Entity, int, error) {
 	where = fb.where(q)
 	query := "SELECT e.entity_ref FROM catalog_entities e" + strings.Join(joins, "") + where + " ORDER BY " + strings.Join(orderBy, ", ")
 	if q.Limit > 0 {
-		query += " LIMIT " + fb.arg(q.Limit)
+		query += " LIMIT " + fb.args.Add(q.Limit)
 	}
 	if q.Offset > 0 {
 		if q.Limit <= 0 && s.db.Dialect() == database.SQLite {
 			query += " LIMIT -1" // SQLite needs a LIMIT before OFFSET
 		}
-		query += " OFFSET " + fb.arg(q.Offset)
+		query += " OFFSET " + fb.args.Add(q.Offset)
 	}
 	refs, err := s.refs(ctx, query, fb.args...)
 	if err != nil {
@@ -392,7 +387,7 @@ func (s *Store) GetByRefs(ctx context.Context, refs []string, filters []FilterSe
 		}
 		in := make([]string, len(chunk))
 		for i, r := range chunk {
-			in[i] = b.arg(r)
+			in[i] = b.args.Add(r)
 		}
 		es, err := s.load(ctx, "SELECT e.entity_ref, e.uid, e.etag, e.body FROM catalog_entities e"+where+"e.entity_ref IN ("+strings.Join(in, ", ")+")", b.args...)
 		if err != nil {
@@ -423,7 +418,7 @@ func (s *Store) Facets(ctx context.Context, facets []string, filters []FilterSet
 	out := map[string][]FacetCount{}
 	for _, f := range facets {
 		var b sqlBuilder
-		key := b.arg(strings.ToLower(f))
+		key := b.args.Add(strings.ToLower(f))
 		where := b.where(Query{Filters: filters})
 		cond := " AND e.entity_ref IN (SELECT e.entity_ref FROM catalog_entities e" + where + ")"
 		rows, err := s.db.QueryContext(ctx, `SELECT MIN(s.original_value), count(DISTINCT s.entity_ref) FROM catalog_search s JOIN catalog_entities e ON e.entity_ref = s.entity_ref

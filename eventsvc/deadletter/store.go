@@ -178,23 +178,15 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 	}
 	f.Limit = min(f.Limit, 500)
 	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+	var args database.Args
 	if f.Topic != "" {
-		where = append(where, "topic = "+arg(f.Topic))
+		where = append(where, "topic = "+args.Add(f.Topic))
 	}
 	if f.Subscription != "" {
-		where = append(where, "subscription_id = "+arg(f.Subscription))
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
+		where = append(where, "subscription_id = "+args.Add(f.Subscription))
 	}
 	var page Page
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM event_dead_letters`+cond, args...).Scan(&page.TotalItems); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM event_dead_letters`+database.Where(where), args...).Scan(&page.TotalItems); err != nil {
 		return Page{}, fmt.Errorf("count dead letters: %w", err)
 	}
 	if f.Cursor != "" {
@@ -202,12 +194,11 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 		if err != nil {
 			return Page{}, err
 		}
-		a, b, c := arg(at), arg(at), arg(id)
+		a, b, c := args.Add(at), args.Add(at), args.Add(id)
 		where = append(where, fmt.Sprintf("(failed_at < %s OR (failed_at = %s AND id < %s))", a, b, c))
-		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM event_dead_letters`+cond+
-		` ORDER BY failed_at DESC, id DESC LIMIT `+arg(f.Limit+1), args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM event_dead_letters`+database.Where(where)+
+		` ORDER BY failed_at DESC, id DESC LIMIT `+args.Add(f.Limit+1), args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("list dead letters: %w", err)
 	}

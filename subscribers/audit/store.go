@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -259,34 +258,24 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 	}
 	f.Limit = min(f.Limit, 500)
 	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+	var args database.Args
 	if f.Actor != "" {
-		where = append(where, "actor_id = "+arg(f.Actor))
+		where = append(where, "actor_id = "+args.Add(f.Actor))
 	}
 	if f.EventID != "" {
-		where = append(where, "event_id = "+arg(f.EventID))
+		where = append(where, "event_id = "+args.Add(f.EventID))
 	}
 	if f.Status != "" {
-		where = append(where, "status = "+arg(f.Status))
+		where = append(where, "status = "+args.Add(f.Status))
 	}
 	if !f.From.IsZero() {
-		where = append(where, "occurred_at >= "+arg(f.From.UnixMilli()))
+		where = append(where, "occurred_at >= "+args.Add(f.From.UnixMilli()))
 	}
 	if !f.To.IsZero() {
-		where = append(where, "occurred_at < "+arg(f.To.UnixMilli()))
-	}
-	cond := func() string {
-		if len(where) == 0 {
-			return ""
-		}
-		return " WHERE " + strings.Join(where, " AND ")
+		where = append(where, "occurred_at < "+args.Add(f.To.UnixMilli()))
 	}
 	var page Page
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_log`+cond(), args...).Scan(&page.TotalItems); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_log`+database.Where(where), args...).Scan(&page.TotalItems); err != nil {
 		return Page{}, fmt.Errorf("count audit entries: %w", err)
 	}
 	if f.Cursor != "" {
@@ -295,9 +284,9 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 		if err != nil || perr != nil || after < 1 {
 			return Page{}, ErrBadCursor
 		}
-		where = append(where, "id < "+arg(after))
+		where = append(where, "id < "+args.Add(after))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM audit_log`+cond()+` ORDER BY id DESC LIMIT `+arg(f.Limit+1), args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM audit_log`+database.Where(where)+` ORDER BY id DESC LIMIT `+args.Add(f.Limit+1), args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("list audit entries: %w", err)
 	}
