@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/database/databasetest"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
@@ -33,6 +34,30 @@ func HMACHex(secret string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Header builds headers from name, value pairs.
+func Header(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// RequireVerifyResult checks a verifier's outcome: no error when wantErr is empty, else an
+// ingress.ErrBadSignature containing wantErr and none of the secrets.
+func RequireVerifyResult(t testing.TB, err error, wantErr string, secrets ...config.Secret) {
+	t.Helper()
+	if wantErr == "" {
+		require.NoError(t, err)
+		return
+	}
+	require.ErrorIs(t, err, ingress.ErrBadSignature)
+	require.ErrorContains(t, err, wantErr)
+	for _, s := range secrets {
+		require.NotContains(t, err.Error(), s.Value(), "errors never contain a secret")
+	}
 }
 
 // ReadHeaders reads a file of "Name: value" lines, as a request's headers are written.
