@@ -51,7 +51,7 @@ func (c Config) Validate() error {
 // Connection is backend.database.connection, written as a string or (for pg) an object.
 type Connection struct {
 	// DSN is the string form.
-	DSN string
+	DSN string `yaml:"-"`
 
 	object   bool
 	Host     string        `yaml:"host"`
@@ -68,19 +68,13 @@ func (c *Connection) UnmarshalConfig(n *config.Node) error {
 		*c = Connection{DSN: n.Value}
 		return nil
 	}
-	type fields struct {
-		Host     string        `yaml:"host"`
-		Port     int           `yaml:"port"`
-		User     string        `yaml:"user"`
-		Password config.Secret `yaml:"password"`
-		Database string        `yaml:"database"`
-		SSLMode  string        `yaml:"sslmode"`
-	}
-	var f fields
-	if err := config.DecodeNode(n, &f); err != nil {
+	type plain Connection // without UnmarshalConfig, so DecodeNode decodes the object's keys
+	var p plain
+	if err := config.DecodeNode(n, &p); err != nil {
 		return err
 	}
-	*c = Connection{object: true, Host: f.Host, Port: f.Port, User: f.User, Password: f.Password, Database: f.Database, SSLMode: f.SSLMode}
+	*c = Connection(p)
+	c.object = true
 	return nil
 }
 
