@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/testenv"
+
 	"github.com/stretchr/testify/require"
 
-	"github.com/stagebus/stagebus/database/databasetest"
 	"github.com/stagebus/stagebus/httpserver/httpservertest"
 )
 
@@ -22,10 +23,7 @@ func npmProject(t *testing.T) string {
 	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			if databasetest.RequireRealServices() {
-				t.Fatalf("%s is not installed but PLATFORM_REQUIRE_REAL_SERVICES=1", tool)
-			}
-			t.Skipf("%s is not installed", tool)
+			testenv.Missing(t, "%s is not installed: install Node.js with npm", tool)
 		}
 	}
 	cache := os.Getenv("STAGEBUS_CACHE_DIR")

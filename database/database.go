@@ -18,7 +18,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/stagebus/stagebus/config"
-	"github.com/stagebus/stagebus/httpserver"
+	"github.com/stagebus/stagebus/health"
 )
 
 // Dialect tells the SQL dialects apart where they differ (DDL types, upserts that need it).
@@ -182,8 +182,8 @@ func (db *DB) Close() error {
 }
 
 // HealthCheck reports whether the database answers.
-func (db *DB) HealthCheck() httpserver.HealthCheck {
-	return httpserver.HealthCheck{Name: "database", Check: db.PingContext}
+func (db *DB) HealthCheck() health.Check {
+	return health.Check{Name: "database", Check: db.PingContext}
 }
 
 // Module provides the *DB from backend.database, connected and migrated in OnStart and
@@ -199,7 +199,7 @@ var Module = fx.Module("database",
 			lc.Append(fx.Hook{OnStart: db.Start, OnStop: func(context.Context) error { return db.Close() }})
 			return db, nil
 		},
-		httpserver.AsHealthCheck(func(db *DB) httpserver.HealthCheck { return db.HealthCheck() }),
+		health.AsCheck(func(db *DB) health.Check { return db.HealthCheck() }),
 	),
 )
 

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/config"
-	"github.com/stagebus/stagebus/httpserver"
+	"github.com/stagebus/stagebus/health"
 )
 
 // Publisher is what a module needs to put events on the bus; *Service implements it, and so
@@ -379,8 +379,8 @@ var Module = fx.Module("eventsvc",
 	fx.Provide(
 		provide,
 		func(s *Service) Publisher { return s },
-		httpserver.AsHealthCheck(func(s *Service) httpserver.HealthCheck {
-			return httpserver.HealthCheck{Name: "events", Check: s.Health}
+		health.AsCheck(func(s *Service) health.Check {
+			return health.Check{Name: "events", Check: s.Health}
 		}),
 	),
 	fx.Invoke(func(s *Service, d declared) error { return s.Declare(d.Subscriptions...) }),

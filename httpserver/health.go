@@ -1,13 +1,10 @@
 package httpserver
 
 import (
-	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
-	"time"
 
-	"go.uber.org/fx"
+	"github.com/stagebus/stagebus/health"
 )
 
 // The health endpoints, at Backstage's paths; both need no credentials.
@@ -16,24 +13,10 @@ const (
 	ReadinessPath = "/.backstage/health/v1/readiness"
 )
 
-// HealthCheck is one readiness check, contributed through the "health" value group with
-// [AsHealthCheck]: the database answers, the bus is connected, …
-type HealthCheck struct {
-	Name  string
-	Check func(ctx context.Context) error
-}
-
-// AsHealthCheck annotates a constructor returning a HealthCheck so that it joins the group.
-func AsHealthCheck(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"health"`))
-}
-
-// healthCheckTimeout bounds each readiness check.
-const healthCheckTimeout = 2 * time.Second
-
-type health struct {
+// healthRoutes serves liveness and readiness; ready is true between Start and Stop.
+type healthRoutes struct {
 	ready  atomic.Bool
-	checks []HealthCheck
+	checks []health.Check
 }
 
 type healthBody struct {
@@ -43,33 +26,18 @@ type healthBody struct {
 }
 
 // liveness answers 200 while the process serves at all.
-func (h *health) liveness(w http.ResponseWriter, _ *http.Request) {
+func (h *healthRoutes) liveness(w http.ResponseWriter, _ *http.Request) {
 	WriteJSON(w, http.StatusOK, healthBody{Status: "ok"})
 }
 
 // readiness answers 200 when the server has started, is not stopping, and every check passes;
 // otherwise 503 with the failing checks.
-func (h *health) readiness(w http.ResponseWriter, r *http.Request) {
+func (h *healthRoutes) readiness(w http.ResponseWriter, r *http.Request) {
 	if !h.ready.Load() {
 		WriteJSON(w, http.StatusServiceUnavailable, healthBody{Status: "error", Message: "Backend is not ready (starting or stopping)"})
 		return
 	}
-	var mu sync.Mutex
-	failed := map[string]string{}
-	var wg sync.WaitGroup
-	for _, c := range h.checks {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
-			defer cancel()
-			if err := c.Check(ctx); err != nil {
-				mu.Lock()
-				failed[c.Name] = err.Error()
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(failed) > 0 {
+	if failed := health.Run(r.Context(), h.checks); len(failed) > 0 {
 		WriteJSON(w, http.StatusServiceUnavailable, healthBody{Status: "error", Message: "some checks failed", Checks: failed})
 		return
 	}

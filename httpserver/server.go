@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/health"
 )
 
 // Server serves the registered routes on backend.listen.
@@ -26,7 +26,7 @@ type Server struct {
 	log    zerolog.Logger
 	mux    *http.ServeMux
 	routes []Route
-	health *health
+	health *healthRoutes
 	srv    *http.Server
 	ln     net.Listener
 }
@@ -37,9 +37,9 @@ type Params struct {
 	Listen        Listen
 	Logger        zerolog.Logger
 	Registry      *prometheus.Registry
-	Routes        []Route       `group:"routes"`
-	Checks        []HealthCheck `group:"health"`
-	Authenticator Authenticator `optional:"true"`
+	Routes        []Route        `group:"routes"`
+	Checks        []health.Check `group:"health"`
+	Authenticator Authenticator  `optional:"true"`
 }
 
 // New builds the server and registers every route with its policy. Two routes with the same
@@ -49,7 +49,7 @@ func New(p Params) (*Server, error) {
 	if auth == nil {
 		auth = DenyAll{}
 	}
-	s := &Server{listen: p.Listen, log: p.Logger, mux: http.NewServeMux(), health: &health{checks: p.Checks}}
+	s := &Server{listen: p.Listen, log: p.Logger, mux: http.NewServeMux(), health: &healthRoutes{checks: p.Checks}}
 	builtin := []Route{
 		{Method: http.MethodGet, Path: LivenessPath, Handler: http.HandlerFunc(s.health.liveness), Auth: Unauthenticated},
 		{Method: http.MethodGet, Path: ReadinessPath, Handler: http.HandlerFunc(s.health.readiness), Auth: Unauthenticated},
@@ -172,22 +172,14 @@ func unwrapOpError(err error) error {
 	return err
 }
 
-// NewRegistry returns the process's metrics registry with the Go and process collectors.
-func NewRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
-}
-
 // Module provides the Server (started and stopped by the fx lifecycle once something
-// requires it), the metrics registry (also as prometheus.Registerer), and the backend.listen
-// and backend.baseUrl sections.
+// requires it) and the backend.listen and backend.baseUrl sections; it includes
+// [health.Module], whose registry /metrics serves.
 var Module = fx.Module("httpserver",
 	config.Provide[Listen]("backend.listen"),
 	config.Provide[BaseURL]("backend.baseUrl"),
+	health.Module,
 	fx.Provide(
-		NewRegistry,
-		func(r *prometheus.Registry) prometheus.Registerer { return r },
 		func(lc fx.Lifecycle, p Params) (*Server, error) {
 			s, err := New(p)
 			if err == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stagebus/stagebus/health"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/httpserver/httpservertest"
 )
@@ -37,7 +38,7 @@ type fixture struct {
 	logs *bytes.Buffer
 }
 
-func newServer(t *testing.T, auth httpserver.Authenticator, checks ...httpserver.HealthCheck) fixture {
+func newServer(t *testing.T, auth httpserver.Authenticator, checks ...health.Check) fixture {
 	t.Helper()
 	logs := &bytes.Buffer{}
 	srv, err := httpserver.New(httpserver.Params{
@@ -191,7 +192,7 @@ func TestRequestID(t *testing.T) {
 func TestReadiness(t *testing.T) {
 	t.Parallel()
 	healthy := true
-	f := newServer(t, nil, httpserver.HealthCheck{Name: "db", Check: func(context.Context) error {
+	f := newServer(t, nil, health.Check{Name: "db", Check: func(context.Context) error {
 		if healthy {
 			return nil
 		}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/testenv"
+
 	"github.com/rs/zerolog"
 
 	"github.com/stagebus/stagebus/database"
@@ -18,12 +20,6 @@ import (
 
 // PostgresURLEnv names the variable with the test PostgreSQL server's URL.
 const PostgresURLEnv = "PLATFORM_TEST_POSTGRES_URL"
-
-// RequireRealServicesEnv, set to 1, turns a missing real service into a test failure.
-const RequireRealServicesEnv = "PLATFORM_REQUIRE_REAL_SERVICES"
-
-// RequireRealServices reports whether missing services must fail tests (CI).
-func RequireRealServices() bool { return os.Getenv(RequireRealServicesEnv) == "1" }
 
 // Each runs fn as the subtests "sqlite" and "postgres", each on a fresh, migrated database.
 func Each(t *testing.T, migrations []database.Migration, fn func(t *testing.T, db *database.DB)) {
@@ -46,10 +42,7 @@ func PostgresConfig(t testing.TB) database.Config {
 	t.Helper()
 	base := os.Getenv(PostgresURLEnv)
 	if base == "" {
-		if RequireRealServices() {
-			t.Fatalf("%s is not set but %s=1: start PostgreSQL with scripts/services up", PostgresURLEnv, RequireRealServicesEnv)
-		}
-		t.Skipf("%s is not set; run the tests with make test to include PostgreSQL", PostgresURLEnv)
+		testenv.Missing(t, "%s is not set: run the tests with make test, or start PostgreSQL with scripts/services up", PostgresURLEnv)
 	}
 	admin, err := sql.Open("pgx", base)
 	if err != nil {

@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/testenv"
+
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/stagebus/stagebus/database/databasetest"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/kafka"
 )
@@ -41,10 +42,7 @@ func real(t testing.TB) []string {
 	t.Helper()
 	v := os.Getenv(BrokersEnv)
 	if v == "" {
-		if databasetest.RequireRealServices() {
-			t.Fatalf("%s is not set but %s=1: start Kafka with scripts/services up", BrokersEnv, databasetest.RequireRealServicesEnv)
-		}
-		t.Skipf("%s is not set; make test starts a real Kafka", BrokersEnv)
+		testenv.Missing(t, "%s is not set: make test starts a real Kafka, or start one with scripts/services up", BrokersEnv)
 	}
 	return strings.Split(v, ",")
 }
@@ -52,7 +50,7 @@ func real(t testing.TB) []string {
 // clusters returns a fresh kfake cluster, and the real broker when there is one.
 func clusters(t *testing.T) []cluster {
 	out := []cluster{{name: "kfake", brokers: fake(t)}}
-	if v := os.Getenv(BrokersEnv); v != "" || databasetest.RequireRealServices() {
+	if v := os.Getenv(BrokersEnv); v != "" || testenv.RequireRealServices() {
 		out = append(out, cluster{name: "kafka", brokers: real(t)})
 	}
 	return out

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/testenv"
+
 	"github.com/stretchr/testify/require"
 
-	"github.com/stagebus/stagebus/database/databasetest"
 	"github.com/stagebus/stagebus/eventsvc"
 )
 
@@ -19,10 +20,7 @@ func kcat(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("kcat")
 	if err != nil {
-		if databasetest.RequireRealServices() {
-			t.Fatal("kcat is not installed but PLATFORM_REQUIRE_REAL_SERVICES=1: scripts/services up installs it")
-		}
-		t.Skip("kcat is not installed")
+		testenv.Missing(t, "kcat is not installed: scripts/services up installs it")
 	}
 	return p
 }

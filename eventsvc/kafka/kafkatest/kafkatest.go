@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stagebus/stagebus/database/databasetest"
+	"github.com/stagebus/stagebus/internal/testenv"
 )
 
 // Broker is a private single-node Kafka broker.
@@ -44,7 +44,7 @@ func repoRoot(t testing.TB) string {
 // the real services run (PLATFORM_TEST_KAFKA_VERSION set by scripts/services) or are required.
 func Start(t testing.TB) *Broker {
 	t.Helper()
-	if os.Getenv("PLATFORM_TEST_KAFKA_VERSION") == "" && !databasetest.RequireRealServices() {
+	if os.Getenv("PLATFORM_TEST_KAFKA_VERSION") == "" && !testenv.RequireRealServices() {
 		t.Skip("a private Kafka broker needs the real services (make test)")
 	}
 	b := &Broker{t: t, root: repoRoot(t)}
