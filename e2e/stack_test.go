@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,21 +327,11 @@ func (s *stack) waitAuditRefusal(path string) auditEntry {
 	return auditEntry{}
 }
 
-// runReadmeCommands runs the shell blocks of the README's "Run the full stack" section that
-// call the API, against this server: the signed webhook must be accepted, and the catalog and
-// audit listings must show what this run wrote.
+// runReadmeCommands runs the README's shell blocks marked full-stack against this server:
+// the signed webhook must be accepted, and the catalog and audit listings must show what this
+// run wrote.
 func (s *stack) runReadmeCommands(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(readme), "\n## Run the full stack\n")
-	require.True(t, ok, "README.md has no Run the full stack section")
-	section, _, _ = strings.Cut(section, "\n## ")
-	var blocks []string
-	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(section, -1) {
-		if strings.Contains(m[1], "curl") {
-			blocks = append(blocks, strings.ReplaceAll(m[1], "localhost:7007", fmt.Sprintf("127.0.0.1:%d", s.port)))
-		}
-	}
+	blocks := readmeScripts(t, "full-stack", s.port)
 	require.Len(t, blocks, 2, "expected the webhook block and the listing block")
 	for _, tool := range []string{"bash", "curl", "openssl", "sed"} {
 		_, err := exec.LookPath(tool)
