@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/stagebus/stagebus/config"
 )
@@ -76,4 +77,101 @@ func (b BaseURL) Validate() error {
 		return errors.New("must be an absolute http or https URL such as http://localhost:7007")
 	}
 	return nil
+}
+
+// Settings is backend.server: how long the server waits for clients and how many connections
+// it holds, so that slow or idle clients cannot pin goroutines and file descriptors. Backstage
+// names are used where Backstage has the concept (headersTimeout, keepAliveTimeout). Durations
+// are written as 30s, 2m or {seconds: 30}.
+type Settings struct {
+	// HeadersTimeout bounds reading a request's headers, from the first byte (default 10s).
+	HeadersTimeout time.Duration `yaml:"headersTimeout"`
+	// BodyReadTimeout bounds receiving one request's body, counted from the end of its
+	// headers (default 30s). A body still incomplete then is answered 408 and the connection
+	// is closed; requests without a body are not affected.
+	BodyReadTimeout time.Duration `yaml:"bodyReadTimeout"`
+	// WriteTimeout bounds a request from the end of its headers to the end of its response,
+	// body reading included (default 60s, and it must exceed bodyReadTimeout so that the 408
+	// can be written). /debug/pprof/profile and /trace extend it by their ?seconds=.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// KeepAliveTimeout is how long an idle keep-alive connection stays open (default 2m).
+	KeepAliveTimeout time.Duration `yaml:"keepAliveTimeout"`
+	// MaxConnections caps the connections open at once (default 2048). Connections beyond it
+	// are closed as soon as they are accepted, rather than left waiting in the kernel's
+	// backlog, and counted in stagebus_http_connections_refused_total{reason="total"}.
+	MaxConnections int `yaml:"maxConnections"`
+	// MaxConnectionsPerClient caps the connections open at once from one client IP address
+	// (default 256, at most maxConnections), so that one client cannot take every connection
+	// and starve other clients, health probes included. The excess is closed on accept
+	// (reason="client"). Behind a reverse proxy every connection comes from the proxy: raise
+	// it to maxConnections there.
+	MaxConnectionsPerClient int `yaml:"maxConnectionsPerClient"`
+}
+
+// SetDefaults: 10s headers, 30s body, 60s write, 2m keep-alive, 2048 connections, 256 per
+// client.
+func (s *Settings) SetDefaults() {
+	*s = Settings{
+		HeadersTimeout:          10 * time.Second,
+		BodyReadTimeout:         30 * time.Second,
+		WriteTimeout:            60 * time.Second,
+		KeepAliveTimeout:        2 * time.Minute,
+		MaxConnections:          2048,
+		MaxConnectionsPerClient: 256,
+	}
+}
+
+// Validate requires positive values, writeTimeout above bodyReadTimeout and the per-client
+// cap within the total; every problem names its key.
+func (s Settings) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"headersTimeout", s.HeadersTimeout},
+		{"bodyReadTimeout", s.BodyReadTimeout},
+		{"writeTimeout", s.WriteTimeout},
+		{"keepAliveTimeout", s.KeepAliveTimeout},
+	} {
+		if d.val <= 0 {
+			errs = append(errs, config.Fieldf(d.key, "must be a positive duration such as 30s"))
+		}
+	}
+	if s.WriteTimeout > 0 && s.BodyReadTimeout > 0 && s.WriteTimeout <= s.BodyReadTimeout {
+		errs = append(errs, config.Fieldf("writeTimeout", "must be longer than bodyReadTimeout (%s), so that a 408 can still be written; got %s", s.BodyReadTimeout, s.WriteTimeout))
+	}
+	if s.MaxConnections < 1 {
+		errs = append(errs, config.Fieldf("maxConnections", "must be at least 1, got %d", s.MaxConnections))
+	}
+	if s.MaxConnectionsPerClient < 1 || s.MaxConnectionsPerClient > s.MaxConnections {
+		errs = append(errs, config.Fieldf("maxConnectionsPerClient", "must be from 1 to maxConnections (%d), got %d", s.MaxConnections, s.MaxConnectionsPerClient))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults fills the zero fields of s from the defaults, for callers of [New] that leave
+// Params.Settings empty.
+func (s Settings) withDefaults() Settings {
+	var d Settings
+	d.SetDefaults()
+	if s.HeadersTimeout == 0 {
+		s.HeadersTimeout = d.HeadersTimeout
+	}
+	if s.BodyReadTimeout == 0 {
+		s.BodyReadTimeout = d.BodyReadTimeout
+	}
+	if s.WriteTimeout == 0 {
+		s.WriteTimeout = d.WriteTimeout
+	}
+	if s.KeepAliveTimeout == 0 {
+		s.KeepAliveTimeout = d.KeepAliveTimeout
+	}
+	if s.MaxConnections == 0 {
+		s.MaxConnections = d.MaxConnections
+	}
+	if s.MaxConnectionsPerClient == 0 {
+		s.MaxConnectionsPerClient = min(d.MaxConnectionsPerClient, s.MaxConnections)
+	}
+	return s
 }

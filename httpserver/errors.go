@@ -38,6 +38,8 @@ func errorName(status int) string {
 		return "NotFoundError"
 	case http.StatusMethodNotAllowed:
 		return "MethodNotAllowedError"
+	case http.StatusRequestTimeout:
+		return "RequestTimeoutError"
 	case http.StatusConflict:
 		return "ConflictError"
 	case http.StatusRequestEntityTooLarge:

@@ -9,7 +9,6 @@ import (
 	"net/http/pprof"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,21 +19,25 @@ import (
 	"github.com/stagebus/stagebus/health"
 )
 
-// Server serves the registered routes on backend.listen.
+// Server serves the registered routes on backend.listen, within the limits of
+// backend.server.
 type Server struct {
-	listen Listen
-	log    zerolog.Logger
-	mux    *http.ServeMux
-	routes []Route
-	health *healthRoutes
-	srv    *http.Server
-	ln     net.Listener
+	listen   Listen
+	settings Settings
+	conns    *connMetrics
+	log      zerolog.Logger
+	mux      *http.ServeMux
+	routes   []Route
+	health   *healthRoutes
+	srv      *http.Server
+	ln       net.Listener
 }
 
 // Params are the inputs of [New].
 type Params struct {
 	fx.In
 	Listen        Listen
+	Settings      Settings // backend.server; zero fields take their defaults
 	Logger        zerolog.Logger
 	Registry      *prometheus.Registry
 	Routes        []Route        `group:"routes"`
@@ -43,13 +46,17 @@ type Params struct {
 }
 
 // New builds the server and registers every route with its policy. Two routes with the same
-// or overlapping patterns are an error.
+// or overlapping patterns are an error, and so are invalid Settings.
 func New(p Params) (*Server, error) {
 	auth := p.Authenticator
 	if auth == nil {
 		auth = DenyAll{}
 	}
-	s := &Server{listen: p.Listen, log: p.Logger, mux: http.NewServeMux(), health: &healthRoutes{checks: p.Checks}}
+	settings := p.Settings.withDefaults()
+	if err := settings.Validate(); err != nil {
+		return nil, fmt.Errorf("backend.server: %w", err)
+	}
+	s := &Server{listen: p.Listen, settings: settings, log: p.Logger, mux: http.NewServeMux(), health: &healthRoutes{checks: p.Checks}}
 	builtin := []Route{
 		{Method: http.MethodGet, Path: LivenessPath, Handler: http.HandlerFunc(s.health.liveness), Auth: Unauthenticated},
 		{Method: http.MethodGet, Path: ReadinessPath, Handler: http.HandlerFunc(s.health.readiness), Auth: Unauthenticated},
@@ -68,10 +75,14 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.conns, err = newConnMetrics(p.Registry); err != nil {
+		return nil, err
+	}
 	s.srv = &http.Server{
-		Handler:           instrument(http.HandlerFunc(s.serve), p.Logger, m),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           instrument(limitBodyTime(http.HandlerFunc(s.serve), settings.BodyReadTimeout), p.Logger, m),
+		ReadHeaderTimeout: settings.HeadersTimeout,
+		WriteTimeout:      settings.WriteTimeout,
+		IdleTimeout:       settings.KeepAliveTimeout,
 	}
 	return s, nil
 }
@@ -129,12 +140,13 @@ func (s *Server) Routes() []Route {
 func (s *Server) Handler() http.Handler { return s.srv.Handler }
 
 // Start binds the listening socket (so a port in use fails start-up) and serves in the
-// background.
+// background, admitting connections within backend.server's caps.
 func (s *Server) Start(context.Context) error {
 	ln, err := net.Listen("tcp", s.listen.Addr())
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s (backend.listen): %w", s.listen.Addr(), unwrapOpError(err))
 	}
+	ln = newLimitListener(ln, s.settings.MaxConnections, s.settings.MaxConnectionsPerClient, s.conns)
 	s.ln = ln
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -173,10 +185,11 @@ func unwrapOpError(err error) error {
 }
 
 // Module provides the Server (started and stopped by the fx lifecycle once something
-// requires it) and the backend.listen and backend.baseUrl sections; it includes
+// requires it) and the backend.listen, backend.server and backend.baseUrl sections; it includes
 // [health.Module], whose registry /metrics serves.
 var Module = fx.Module("httpserver",
 	config.Provide[Listen]("backend.listen"),
+	config.Provide[Settings]("backend.server"),
 	config.Provide[BaseURL]("backend.baseUrl"),
 	health.Module,
 	fx.Provide(

@@ -24,6 +24,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -279,9 +280,11 @@ func serve(opts options, format logging.Format, stderr io.Writer, environ []stri
 		return 1
 	}
 	logOpts := logging.Options{Format: format, EnvLevel: lookup(environ, "LOG_LEVEL")}
+	var log zerolog.Logger
 	a := fx.New(
 		app(tree, logOpts),
 		roots,
+		fx.Populate(&log),
 		fx.StartTimeout(startTimeout),
 		fx.StopTimeout(stopTimeout),
 		fx.NopLogger, // failures are printed by describe; fx's own chatter helps nobody here
@@ -299,11 +302,32 @@ func serve(opts options, format logging.Format, stderr io.Writer, environ []stri
 	sig := <-a.Wait()
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancelStop()
-	if err := a.Stop(stopCtx); err != nil {
+	began := time.Now()
+	err = a.Stop(stopCtx)
+	logStopped(log, sig, time.Since(began), err)
+	if err != nil {
 		fmt.Fprintln(stderr, "platform: stop failed: "+describe(err))
 		return 1
 	}
 	return sig.ExitCode
+}
+
+// logStopped writes the one line that says Stagebus has stopped: why (the signal; a
+// shutdown requested through fx.Shutdowner arrives as SIGTERM and tells itself apart by its
+// exit code), how long the drain took, and the stop error if any (then at error level).
+func logStopped(log zerolog.Logger, sig fx.ShutdownSignal, drain time.Duration, err error) {
+	reason := sig.String()
+	switch sig.Signal {
+	case syscall.SIGTERM:
+		reason = "SIGTERM"
+	case syscall.SIGINT:
+		reason = "SIGINT"
+	}
+	ev := log.Info()
+	if err != nil {
+		ev = log.Error().Str("error", describe(err))
+	}
+	ev.Str("reason", reason).Int("exit_code", sig.ExitCode).Dur("duration", drain).Msg("stopped")
 }
 
 // describe reduces an fx error to what the operator needs: the configuration problems, or
