@@ -269,6 +269,9 @@ func (a composeAddrs) add(t *testing.T, service string, port int) int {
 	return local
 }
 
+// kafkaListener is one entry of a Kafka listeners setting: NAME://host:port.
+var kafkaListener = regexp.MustCompile(`^\s*([A-Za-z0-9_]+)://([^:]*):([0-9]+)\s*$`)
+
 // hostPort matches host:port inside a setting (a listener, a quorum voter, a broker list).
 var hostPort = regexp.MustCompile(`([A-Za-z0-9._-]+):([0-9]+)`)
 
@@ -329,12 +332,6 @@ func (k *composeKafka) log() string {
 // common-scripts): the CLUSTER_ID it uses when none is set.
 var kafkaImageDefaults = map[string]string{"CLUSTER_ID": "5L6g3nShT-eMCtK--X86sw"}
 
-// kafkaWrapperExcluded are the KAFKA_* variables KafkaDockerWrapper does not turn into
-// server.properties (its Constants.ExcludeServerPropsEnv).
-var kafkaWrapperExcluded = []string{"KAFKA_VERSION", "KAFKA_HEAP_OPTS", "KAFKA_LOG4J_OPTS", "KAFKA_OPTS", "KAFKA_JMX_OPTS",
-	"KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_GC_LOG_OPTS", "KAFKA_LOG4J_ROOT_LOGLEVEL", "KAFKA_LOG4J_LOGGERS",
-	"KAFKA_TOOLS_LOG4J_LOGLEVEL", "KAFKA_JMX_HOSTNAME"}
-
 // startComposeKafka runs the apache/kafka image's start-up on the service's environment:
 // configureDefaults and configure (as shell rules here), then the image's launch — the real
 // KafkaDockerWrapper setup, which writes server.properties from the KAFKA_* variables and
@@ -372,7 +369,7 @@ func startComposeKafka(t *testing.T, tools composeToolset, svc types.ServiceConf
 	var local []string
 	firstPort := ""
 	for _, l := range strings.Split(listeners, ",") {
-		m := regexp.MustCompile(`^\s*([A-Za-z0-9_]+)://([^:]*):([0-9]+)\s*$`).FindStringSubmatch(l)
+		m := kafkaListener.FindStringSubmatch(l)
 		if m == nil {
 			return nil, fmt.Errorf("KAFKA_LISTENERS: %q is not NAME://host:port", l)
 		}
@@ -404,7 +401,10 @@ func startComposeKafka(t *testing.T, tools composeToolset, svc types.ServiceConf
 			return nil, err
 		}
 	}
-	log4j := filepath.Join(repoRoot, "scripts", "kafka", "log4j2.properties")
+	log4j, err := filepath.Abs(filepath.Join(repoRoot, "scripts", "kafka", "log4j2.properties"))
+	if err != nil {
+		return nil, err
+	}
 	java := func(ctx context.Context, level string, args ...string) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, tools.java, append([]string{"-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 			"-Dlog4j2.configurationFile=" + log4j, "-Dstagebus.kafka.loglevel=" + level, "-cp", tools.jars + "/*"}, args...)...)
