@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/testenv"
+
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to create POSTGRES_DB
@@ -213,13 +215,7 @@ type composeToolset struct {
 // PLATFORM_REQUIRE_REAL_SERVICES=1; without the jars (which scripts/services fetches) they fail.
 func composeTools(t *testing.T, p *types.Project) composeToolset {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("PLATFORM_REQUIRE_REAL_SERVICES") == "1" {
-			t.Fatalf(format, args...)
-		}
-		t.Skipf(format, args...)
-	}
+	missing := func(format string, args ...any) { t.Helper(); testenv.Missing(t, format, args...) }
 	var ts composeToolset
 	ts.java = "java"
 	if home := os.Getenv("JAVA_HOME"); home != "" {
