@@ -236,8 +236,9 @@ events:
 					want = http.StatusBadRequest
 				}
 				if got := postGitHub(t, port, "push", d.id, body); got != want {
+					kind, _, _ := strings.Cut(d.id, "-")
 					mu.Lock()
-					wrong[fmt.Sprintf("%.20q: %d, want %d", d.id, got, want)]++
+					wrong[fmt.Sprintf("%s deliveries answered %d instead of %d", kind, got, want)]++
 					mu.Unlock()
 				}
 			}
