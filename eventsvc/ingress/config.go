@@ -31,7 +31,7 @@ type TopicOptions struct {
 	Verifier string `yaml:"verifier"`
 	// Secrets are the keys: whsec_… for standard-webhooks, shared secrets for hmac-sha256.
 	Secrets Secrets `yaml:"secrets"`
-	// SignatureHeader carries the hmac-sha256 signature (default X-Signature-256).
+	// SignatureHeader carries the hmac-sha256 signature (default [DefaultSignatureHeader]).
 	SignatureHeader string `yaml:"signatureHeader"`
 	// SignaturePrefix is stripped from the header value before decoding (e.g. sha256=).
 	SignaturePrefix string `yaml:"signaturePrefix"`
@@ -44,6 +44,10 @@ type TopicOptions struct {
 	Insecure bool `yaml:"insecure"`
 	// RateLimit caps requests per second on this topic (off by default).
 	RateLimit *RateLimit `yaml:"rateLimit"`
+	// SubTopics are event names that get a sub-topic (<topic>.<name>) besides those the
+	// topic's provider documents, e.g. an event GitHub added after this release. Only topics
+	// whose provider module routes sub-topics accept it.
+	SubTopics []string `yaml:"subTopics"`
 }
 
 // RateLimit is a token bucket.
@@ -60,6 +64,10 @@ func (c *Config) SetDefaults() {
 	c.DedupRetention = 72 * time.Hour
 	c.PublishTimeout = 10 * time.Second
 }
+
+// DefaultSignatureHeader carries the signature of an hmac-sha256 topic without a
+// signatureHeader.
+const DefaultSignatureHeader = "X-Signature-256"
 
 // Verifier names.
 const (
@@ -117,6 +125,12 @@ func (c Config) Validate() error {
 		if o.Insecure && o.Verifier != "" {
 			errs = append(errs, config.Fieldf(key+".insecure", "a topic with a verifier cannot be insecure"))
 		}
+		for i, name := range o.SubTopics {
+			if err := eventsvc.ValidateTopic(topic + "." + name); name == "" || err != nil {
+				errs = append(errs, config.Fieldf(fmt.Sprintf("%s.subTopics[%d]", key, i),
+					"%q does not make a valid sub-topic %s.%s: use letters, digits, '.', '_', '-' and ':'", name, topic, name))
+			}
+		}
 		if r := o.RateLimit; r != nil && (r.RequestsPerSecond <= 0 || r.Burst < 0) {
 			errs = append(errs, config.Fieldf(key+".rateLimit", "requestsPerSecond must be positive and burst not negative"))
 		}
@@ -126,21 +140,23 @@ func (c Config) Validate() error {
 
 // genericSource builds the Source of a topic from its options (nil verifier when none).
 func genericSource(topic string, o TopicOptions) Source {
-	s := Source{Topic: topic}
+	s := Source{Topic: topic, Secrets: []SecretSetting{{Key: "events.http.topicOptions." + topic + ".secrets", Values: o.Secrets}}}
 	switch o.Verifier {
 	case VerifierStandardWebhooks:
 		s.Verifier = StandardWebhooksVerifier{Secrets: o.Secrets}
 		s.DeliveryID = HeaderDeliveryID(HeaderWebhookID)
+		s.SignatureHeaders = []string{HeaderWebhookSignature}
 	case VerifierHMACSHA256:
 		header := o.SignatureHeader
 		if header == "" {
-			header = "X-Signature-256"
+			header = DefaultSignatureHeader
 		}
 		enc := o.SignatureEncoding
 		if enc == "" {
 			enc = Hex
 		}
 		s.Verifier = HMACVerifier{Headers: []string{header}, Prefix: o.SignaturePrefix, Encoding: enc, Secrets: o.Secrets}
+		s.SignatureHeaders = []string{header}
 	}
 	if o.DeliveryIDHeader != "" {
 		s.DeliveryID = HeaderDeliveryID(o.DeliveryIDHeader)

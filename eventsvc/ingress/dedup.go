@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -180,7 +181,10 @@ func (d *Dedup) writer() {
 	}
 }
 
-// run executes a batch in one transaction and answers every operation in it.
+// run executes a batch in one transaction and answers every operation in it. When the batch
+// fails, its operations are run again one per transaction, so that a row the database refuses
+// fails only its own request (and a confirmation is not lost with its neighbours), unless the
+// failure was the database's, not a row's: then every operation fails at once.
 func (d *Dedup) run(batch []*op) {
 	live := batch[:0:0]
 	for _, o := range batch {
@@ -193,15 +197,42 @@ func (d *Dedup) run(batch []*op) {
 	if len(live) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := d.apply(ctx, live)
+	err := d.applyTimed(live)
+	if err != nil && len(live) > 1 && rowError(err) {
+		for _, o := range live {
+			if cerr := o.ctx.Err(); cerr != nil {
+				d.finish(o, cerr)
+				continue
+			}
+			if oerr := d.applyTimed([]*op{o}); oerr != nil {
+				d.finish(o, fmt.Errorf("deduplication: %w", oerr))
+			} else {
+				d.finish(o, nil)
+			}
+		}
+		return
+	}
 	for _, o := range live {
 		if err != nil {
 			o.err = fmt.Errorf("deduplication: %w", err)
 		}
 		d.finish(o, o.err)
 	}
+}
+
+// applyTimed runs apply with the time one transaction may take.
+func (d *Dedup) applyTimed(ops []*op) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return d.apply(ctx, ops)
+}
+
+// rowError says whether a failed batch may have failed because of one of its rows, rather than
+// because the database is unreachable or too slow (retrying row by row would then only
+// multiply the wait).
+func rowError(err error) bool {
+	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone)
 }
 
 func (d *Dedup) finish(o *op, err error) {

@@ -43,6 +43,18 @@ const (
 // retryAfter is what 409, 429 (at least) and 503 tell senders to wait, in seconds.
 const retryAfter = 5
 
+// MinSecretLength is the shortest webhook secret production accepts; development only warns.
+const MinSecretLength = 16
+
+// MaxDeliveryIDLength bounds a delivery id, in bytes; longer ones are answered 400 before they
+// reach the database.
+const MaxDeliveryIDLength = 200
+
+// MetaEventNameUnknown is the metadata key, set to "true" on an event whose name its provider
+// does not document (nor events.http.topicOptions.<topic>.subTopics lists): it gets no
+// sub-topic. A request header of that name is dropped, so that only the ingress sets it.
+const MetaEventNameUnknown = "event_name_unknown"
+
 // Ingress serves POST /api/events/http/{topic}.
 type Ingress struct {
 	cfg    Config
@@ -52,14 +64,20 @@ type Ingress struct {
 	topics map[string]*topic
 	now    func() time.Time
 
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	// dropped are the lower-case header names never copied into metadata.
+	dropped map[string]bool
+
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	unknownEvents *prometheus.CounterVec
 }
 
 type topic struct {
 	Source
 	insecure bool
 	limiter  *rate.Limiter
+	// known are the event names that get a sub-topic.
+	known map[string]bool
 }
 
 // Params are the inputs of [New].
@@ -71,16 +89,20 @@ type Params struct {
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
 	Sources    []Source `group:"ingress.sources"`
+	// Environment is auth.environment; empty means production.
+	Environment config.Environment `optional:"true"`
 }
 
 // New resolves each listed topic to its source and refuses, naming the topic, a topic that
-// nothing verifies unless it is marked insecure.
+// nothing verifies unless it is marked insecure. In production it refuses webhook secrets
+// shorter than MinSecretLength, naming their key; in development it warns.
 func New(p Params) (*Ingress, error) {
 	in := &Ingress{cfg: p.Config, pub: p.Publisher, dedup: p.Dedup, log: p.Logger, topics: map[string]*topic{}, now: time.Now}
 	providers := map[string]Source{}
 	for _, s := range p.Sources {
 		providers[s.Topic] = s
 	}
+	production := !p.Environment.IsDevelopment()
 	var problems config.Problems
 	for _, name := range p.Config.Topics {
 		opts := p.Config.TopicOptions[name]
@@ -88,17 +110,29 @@ func New(p Params) (*Ingress, error) {
 		switch {
 		case ok && opts.Verifier != "":
 			problems = append(problems, config.Problem{Path: "events.http.topicOptions." + name + ".verifier",
-				Message: fmt.Sprintf("topic %s is verified by its provider module (events.modules.%s); remove the verifier here", name, name)})
+				Message: fmt.Sprintf("topic %s is verified by its provider module; remove the verifier here", name)})
 			continue
 		case !ok:
 			src = genericSource(name, opts)
 		}
 		if src.Verifier == nil && !opts.Insecure {
 			problems = append(problems, config.Problem{Path: "events.http.topics",
-				Message: fmt.Sprintf("topic %s has no verifier: %s, or set events.http.topicOptions.%s.insecure: true to accept unsigned requests", name, howToVerify(name, ok), name)})
+				Message: fmt.Sprintf("topic %s has no verifier: %s, or set events.http.topicOptions.%s.insecure: true to accept unsigned requests", name, howToVerify(src, ok), name)})
 			continue
 		}
+		if len(opts.SubTopics) > 0 && src.EventName == nil {
+			problems = append(problems, config.Problem{Path: "events.http.topicOptions." + name + ".subTopics",
+				Message: fmt.Sprintf("topic %s has no sub-topic router (only provider topics route events by name); remove subTopics", name)})
+			continue
+		}
+		problems = append(problems, in.checkSecretLengths(src, production)...)
 		t := &topic{Source: src, insecure: src.Verifier == nil}
+		if src.EventName != nil {
+			t.known = map[string]bool{}
+			for _, n := range append(append([]string(nil), src.KnownEvents...), opts.SubTopics...) {
+				t.known[n] = true
+			}
+		}
 		if r := opts.RateLimit; r != nil {
 			burst := r.Burst
 			if burst == 0 {
@@ -114,6 +148,7 @@ func New(p Params) (*Ingress, error) {
 	if len(problems) > 0 {
 		return nil, problems
 	}
+	in.dropped = droppedHeaders(p.Sources, in.topics)
 	in.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stagebus_ingress_requests_total", Help: "Webhook requests by topic and result.",
 	}, []string{"topic", "result"})
@@ -121,7 +156,11 @@ func New(p Params) (*Ingress, error) {
 		Name: "stagebus_ingress_duration_seconds", Help: "Time from request to answer, by topic.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"topic"})
-	for _, c := range []prometheus.Collector{in.requests, in.duration} {
+	in.unknownEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stagebus_ingress_unknown_event_names_total",
+		Help: "Accepted webhooks whose event name the provider does not document: they get no sub-topic. By topic only; the names are the sender's.",
+	}, []string{"topic"})
+	for _, c := range []prometheus.Collector{in.requests, in.duration, in.unknownEvents} {
 		if err := p.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingress metrics: %w", err)
 		}
@@ -129,14 +168,72 @@ func New(p Params) (*Ingress, error) {
 	return in, nil
 }
 
-func howToVerify(topic string, provider bool) string {
-	if provider && topic == "gitlab" {
-		return "set events.modules.gitlab.webhookSecret and/or signingToken"
+// secretKeys joins the configuration keys of a source's secrets.
+func secretKeys(src Source, sep string) string {
+	keys := make([]string, 0, len(src.Secrets))
+	for _, s := range src.Secrets {
+		keys = append(keys, s.Key)
+	}
+	return strings.Join(keys, sep)
+}
+
+func howToVerify(src Source, provider bool) string {
+	if provider && len(src.Secrets) == 0 {
+		return "configure the secret of its provider module"
 	}
 	if provider {
-		return "set events.modules." + topic + ".webhookSecret"
+		return "set " + secretKeys(src, " and/or ")
 	}
-	return "set events.http.topicOptions." + topic + ".verifier and secrets"
+	return "set events.http.topicOptions." + src.Topic + ".verifier and secrets"
+}
+
+// checkSecretLengths returns a problem per secret of src shorter than MinSecretLength in
+// production, and logs a warning per such secret otherwise. Neither shows the secret.
+func (in *Ingress) checkSecretLengths(src Source, production bool) config.Problems {
+	var problems config.Problems
+	for _, s := range src.Secrets {
+		for i, v := range s.Values {
+			if len(v.Value()) >= MinSecretLength {
+				continue
+			}
+			key := s.Key
+			if len(s.Values) > 1 {
+				key = fmt.Sprintf("%s[%d]", key, i)
+			}
+			if production {
+				problems = append(problems, config.Problem{Path: key, Message: fmt.Sprintf(
+					"a webhook secret must have at least %d characters in production: generate one (e.g. openssl rand -hex 32) and set it here and at the sender", MinSecretLength)})
+				continue
+			}
+			in.log.Warn().Str("key", key).Int("min_length", MinSecretLength).
+				Msg("webhook secret is shorter than the minimum; production (auth.environment) refuses it")
+		}
+	}
+	return problems
+}
+
+// droppedHeaders are the lower-case header names kept out of metadata: credentials of any
+// kind (every source's signature headers, whatever the topic, since one sender's signature
+// may be replayed on its own topic), hop-by-hop headers, and the metadata the ingress sets.
+func droppedHeaders(sources []Source, topics map[string]*topic) map[string]bool {
+	d := map[string]bool{
+		"authorization": true, "proxy-authorization": true, "cookie": true,
+		"content-length": true, "connection": true, "keep-alive": true, "te": true, "trailer": true,
+		"transfer-encoding": true, "upgrade": true, "accept-encoding": true,
+		strings.ToLower(HeaderWebhookSignature): true, strings.ToLower(DefaultSignatureHeader): true,
+		MetaEventNameUnknown: true,
+	}
+	for _, s := range sources {
+		for _, h := range s.SignatureHeaders {
+			d[strings.ToLower(h)] = true
+		}
+	}
+	for _, t := range topics {
+		for _, h := range t.SignatureHeaders {
+			d[strings.ToLower(h)] = true
+		}
+	}
+	return d
 }
 
 // Topics returns the topics that have a route, sorted.
@@ -233,6 +330,17 @@ func (in *Ingress) handle(w http.ResponseWriter, r *http.Request, t *topic, name
 	var id string
 	if t.DeliveryID != nil {
 		id = t.DeliveryID(r.Header)
+		if err := ValidateDeliveryID(id); err != nil {
+			fail(w, r, http.StatusBadRequest, false, "%v", err)
+			return ResultInvalid
+		}
+	}
+	meta := in.metadata(r.Header)
+	if t.EventName != nil {
+		if n := t.EventName(r.Header, payload); n != "" && !t.known[n] {
+			meta[MetaEventNameUnknown] = "true"
+			in.unknownEvents.WithLabelValues(name).Inc()
+		}
 	}
 	ctx := r.Context()
 	if id != "" {
@@ -252,7 +360,7 @@ func (in *Ingress) handle(w http.ResponseWriter, r *http.Request, t *topic, name
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, in.cfg.PublishTimeout)
-	err = in.pub.Publish(pctx, eventsvc.Event{ID: id, Topic: name, Key: key, Payload: payload, Metadata: metadata(r.Header)})
+	err = in.pub.Publish(pctx, eventsvc.Event{ID: id, Topic: name, Key: key, Payload: payload, Metadata: meta})
 	cancel()
 	if err != nil {
 		log.Error().Err(err).Str("topic", name).Str("delivery_id", id).Msg("webhook not published")
@@ -290,20 +398,28 @@ func decodeBody(body []byte, form bool) ([]byte, error) {
 	return body, nil
 }
 
-// dropped headers: credentials (GitLab's token is the shared secret itself) and hop-by-hop.
-var dropped = map[string]bool{
-	"authorization": true, "proxy-authorization": true, "cookie": true, "x-gitlab-token": true,
-	"content-length": true, "connection": true, "keep-alive": true, "te": true, "trailer": true,
-	"transfer-encoding": true, "upgrade": true, "accept-encoding": true,
+// ValidateDeliveryID accepts an id of 1 to MaxDeliveryIDLength printable ASCII characters
+// (space to tilde), or none: anything else would be refused by, or strain, the database's
+// index of delivery ids. The error does not repeat the id.
+func ValidateDeliveryID(id string) error {
+	if len(id) > MaxDeliveryIDLength {
+		return fmt.Errorf("the delivery id has %d bytes; at most %d printable ASCII characters are accepted", len(id), MaxDeliveryIDLength)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c > 0x7e {
+			return fmt.Errorf("the delivery id has a byte that is not printable ASCII at offset %d; at most %d printable ASCII characters are accepted", i, MaxDeliveryIDLength)
+		}
+	}
+	return nil
 }
 
 // metadata keeps the request headers, lower-cased (as Backstage passes them), without
-// credentials; repeated values are joined with ", ".
-func metadata(h http.Header) map[string]string {
-	m := make(map[string]string, len(h))
+// credentials and signatures; repeated values are joined with ", ".
+func (in *Ingress) metadata(h http.Header) map[string]string {
+	m := make(map[string]string, len(h)+1)
 	for k, vs := range h {
 		lk := strings.ToLower(k)
-		if dropped[lk] || strings.HasPrefix(lk, "stagebus-") {
+		if in.dropped[lk] || strings.HasPrefix(lk, "stagebus-") {
 			continue
 		}
 		m[lk] = strings.Join(vs, ", ")

@@ -282,8 +282,11 @@ func TestFailClosed(t *testing.T) {
 	}{
 		{name: "a generic topic without a verifier", topics: []string{"orders"},
 			want: "topic orders has no verifier: set events.http.topicOptions.orders.verifier and secrets, or set events.http.topicOptions.orders.insecure: true"},
-		{name: "a provider topic without a secret", topics: []string{"github"}, sources: []ingress.Source{{Topic: "github"}},
-			want: "topic github has no verifier: set events.modules.github.webhookSecret"},
+		{name: "a provider topic without a secret", topics: []string{"github"}, sources: []ingress.Source{{Topic: "github", Secrets: []ingress.SecretSetting{{Key: "events.modules.github.webhookSecret"}}}},
+			want: "topic github has no verifier: set events.modules.github.webhookSecret, or set events.http.topicOptions.github.insecure: true"},
+		{name: "a provider topic with two secret keys", topics: []string{"gitlab"},
+			sources: []ingress.Source{{Topic: "gitlab", Secrets: []ingress.SecretSetting{{Key: "events.modules.gitlab.webhookSecret"}, {Key: "events.modules.gitlab.signingToken"}}}},
+			want:    "topic gitlab has no verifier: set events.modules.gitlab.webhookSecret and/or events.modules.gitlab.signingToken, or"},
 		{name: "a verifier on a provider topic", topics: []string{"github"}, sources: []ingress.Source{{Topic: "github", Verifier: ingress.TokenVerifier{}}},
 			options: map[string]ingress.TopicOptions{"github": {Verifier: ingress.VerifierHMACSHA256, Secrets: ingress.Secrets{"x"}}},
 			want:    "topic github is verified by its provider module"},

@@ -18,7 +18,9 @@ type Verifier interface {
 	Verify(h http.Header, body []byte, now time.Time) error
 }
 
-// Source is what a provider module contributes for one webhook topic.
+// Source is what a provider module contributes for one webhook topic. The ingress knows no
+// provider by name: everything provider-specific (headers, configuration keys, event names)
+// comes from here.
 type Source struct {
 	// Topic is the ingress topic, e.g. github.
 	Topic string
@@ -31,6 +33,32 @@ type Source struct {
 	// JSON payload, and checks what the payload says about itself (answered 400 on error). Nil
 	// means no key and no check.
 	Inspect func(h http.Header, payload []byte) (key string, err error)
+	// EventName returns the name the provider's sub-topic router publishes the event under
+	// (topic + "." + name), read the same way the router reads it; "" when there is none. Nil
+	// when the topic has no sub-topics.
+	EventName func(h http.Header, payload []byte) string
+	// KnownEvents are the event names the provider documents. Only these, and those listed
+	// in events.http.topicOptions.<topic>.subTopics, get a sub-topic; an event with any other
+	// name stays on the topic, marked with [MetaEventNameUnknown], and is counted in
+	// stagebus_ingress_unknown_event_names_total.
+	KnownEvents []string
+	// SignatureHeaders name the request headers that carry a signature or a shared secret;
+	// they are never copied into the event's metadata, so that nobody who can read the bus
+	// can replay a request.
+	SignatureHeaders []string
+	// Secrets are the configuration keys of the source's secrets with their values (none
+	// when unset): start-up messages name the keys, and production refuses a secret shorter
+	// than [MinSecretLength].
+	Secrets []SecretSetting
+}
+
+// SecretSetting is one configuration key holding webhook secrets, e.g.
+// events.modules.github.webhookSecret.
+type SecretSetting struct {
+	// Key is the full configuration key.
+	Key string
+	// Values are the configured secrets, empty when the key is unset.
+	Values Secrets
 }
 
 // AsSource annotates a constructor returning a Source so that it joins the "ingress.sources"

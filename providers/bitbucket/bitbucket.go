@@ -31,6 +31,41 @@ const (
 	HeaderServerDelivery = "X-Request-Id"
 )
 
+// The configuration keys of the secrets.
+const (
+	CloudSecretKey  = "events.modules.bitbucketCloud.webhookSecret"
+	ServerSecretKey = "events.modules.bitbucketServer.webhookSecret"
+)
+
+// CloudEvents are the X-Event-Key values of Bitbucket Cloud, from "Event payloads"
+// (https://support.atlassian.com/bitbucket-cloud/docs/event-payloads/). Only these get a
+// sub-topic bitbucketCloud.<key>; events.http.topicOptions.bitbucketCloud.subTopics adds
+// newer ones.
+var CloudEvents = []string{
+	"repo:push", "repo:fork", "repo:updated", "repo:transfer", "repo:deleted", "repo:imported",
+	"repo:commit_comment_created", "repo:commit_status_created", "repo:commit_status_updated",
+	"issue:created", "issue:updated", "issue:comment_created",
+	"pullrequest:created", "pullrequest:updated", "pullrequest:changes_request_created",
+	"pullrequest:changes_request_removed", "pullrequest:approved", "pullrequest:unapproved",
+	"pullrequest:fulfilled", "pullrequest:rejected", "pullrequest:comment_created",
+	"pullrequest:comment_updated", "pullrequest:comment_deleted", "pullrequest:comment_resolved",
+	"pullrequest:comment_reopened", "project:updated",
+}
+
+// ServerEvents are the X-Event-Key values of Bitbucket Server and Data Center, from "Event
+// payload" (https://confluence.atlassian.com/bitbucketserver/event-payload-938025882.html).
+// Only these get a sub-topic bitbucketServer.<key>;
+// events.http.topicOptions.bitbucketServer.subTopics adds newer ones.
+var ServerEvents = []string{
+	"project:modified",
+	"repo:refs_changed", "repo:modified", "repo:forked", "repo:comment:added",
+	"repo:comment:edited", "repo:comment:deleted", "mirror:repo_synchronized", "repo:secret_detected",
+	"pr:opened", "pr:from_ref_updated", "pr:to_ref_updated", "pr:modified", "pr:reviewer:updated",
+	"pr:reviewer:approved", "pr:reviewer:unapproved", "pr:reviewer:needs_work", "pr:merged",
+	"pr:declined", "pr:deleted", "pr:comment:added", "pr:comment:edited", "pr:comment:deleted",
+	"diagnostics:ping",
+}
+
 // CloudConfig is events.modules.bitbucketCloud.
 type CloudConfig struct {
 	// WebhookSecret is the secret of the Bitbucket Cloud webhook, or a list while rotating.
@@ -63,6 +98,11 @@ func NewCloudSource(cfg CloudConfig) ingress.Source {
 		Inspect: func(_ http.Header, payload []byte) (string, error) {
 			return webhook.String(payload, "repository.full_name"), nil
 		},
+		EventName: webhook.FromHeader(HeaderEventKey),
+
+		KnownEvents:      CloudEvents,
+		SignatureHeaders: []string{HeaderSignature},
+		Secrets:          []ingress.SecretSetting{{Key: CloudSecretKey, Values: cfg.WebhookSecret}},
 	}
 }
 
@@ -76,6 +116,11 @@ func NewServerSource(cfg ServerConfig) ingress.Source {
 		Inspect: func(_ http.Header, payload []byte) (string, error) {
 			return serverKey(payload), nil
 		},
+		EventName: webhook.FromHeader(HeaderEventKey),
+
+		KnownEvents:      ServerEvents,
+		SignatureHeaders: []string{HeaderSignature},
+		Secrets:          []ingress.SecretSetting{{Key: ServerSecretKey, Values: cfg.WebhookSecret}},
 	}
 }
 
@@ -92,15 +137,15 @@ func serverKey(payload []byte) string {
 }
 
 // NewCloudRouter returns the subscription that republishes bitbucketCloud events on
-// bitbucketCloud.<X-Event-Key>.
-func NewCloudRouter(pub eventsvc.Publisher) eventsvc.Subscription {
-	return webhook.Router(CloudSubscriptionID, TopicCloud, pub, webhook.FromMetadata("x-event-key"))
+// bitbucketCloud.<X-Event-Key> when the key is one of CloudEvents or subTopics.
+func NewCloudRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
+	return webhook.Router(CloudSubscriptionID, TopicCloud, pub, webhook.FromMetadata("x-event-key"), webhook.Known(CloudEvents, subTopics...))
 }
 
 // NewServerRouter returns the subscription that republishes bitbucketServer events on
-// bitbucketServer.<X-Event-Key>.
-func NewServerRouter(pub eventsvc.Publisher) eventsvc.Subscription {
-	return webhook.Router(ServerSubscriptionID, TopicServer, pub, webhook.FromMetadata("x-event-key"))
+// bitbucketServer.<X-Event-Key> when the key is one of ServerEvents or subTopics.
+func NewServerRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
+	return webhook.Router(ServerSubscriptionID, TopicServer, pub, webhook.FromMetadata("x-event-key"), webhook.Known(ServerEvents, subTopics...))
 }
 
 // Module provides the bitbucketCloud and bitbucketServer ingress sources and routers from
@@ -111,7 +156,11 @@ var Module = fx.Module("providers/bitbucket",
 	fx.Provide(
 		ingress.AsSource(NewCloudSource),
 		ingress.AsSource(NewServerSource),
-		eventsvc.AsSubscription(NewCloudRouter),
-		eventsvc.AsSubscription(NewServerRouter),
+		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
+			return NewCloudRouter(p.Publisher, p.SubTopics(TopicCloud)...)
+		}),
+		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
+			return NewServerRouter(p.Publisher, p.SubTopics(TopicServer)...)
+		}),
 	),
 )

@@ -21,6 +21,7 @@
 // republish every event of their topic on <topic>.<X-Event-Key> (bitbucketCloud.repo:push,
 // bitbucketServer.repo:refs_changed, bitbucketServer.pr:opened, …) with the same id, key,
 // payload and metadata, plus event_name_source: unsigned-header, because Bitbucket does not
-// sign its headers. An event without X-Event-Key, or whose key does not make a valid topic, is
-// logged and not routed.
+// sign its headers. Only the keys in CloudEvents or ServerEvents (Atlassian's documented ones)
+// and events.http.topicOptions.<topic>.subTopics are routed; an event with another key, or with
+// none, stays on its topic alone (marked event_name_unknown by the ingress).
 package bitbucket

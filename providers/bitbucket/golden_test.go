@@ -28,7 +28,7 @@ func TestGolden(t *testing.T) {
 	tests := []struct {
 		name   string
 		topic  string
-		router func(eventsvc.Publisher) eventsvc.Subscription
+		router func(eventsvc.Publisher, ...string) eventsvc.Subscription
 	}{
 		{name: "cloud_repo_push", topic: bitbucket.TopicCloud, router: bitbucket.NewCloudRouter},
 		{name: "server_repo_refs_changed", topic: bitbucket.TopicServer, router: bitbucket.NewServerRouter},

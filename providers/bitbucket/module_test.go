@@ -16,9 +16,9 @@ events:
     topics: [bitbucketCloud, bitbucketServer]
   modules:
     bitbucketCloud:
-      webhookSecret: cloud-secret
+      webhookSecret: cloud-secret-of-16+chars
     bitbucketServer:
-      webhookSecret: [rotated-away, server-secret]
+      webhookSecret: [rotated-away-secret-1, server-secret-of-16+chars]
 `
 
 func deliveryHeaders(idHeader, id, eventKey, signature string) http.Header {
@@ -40,8 +40,8 @@ func TestModule(t *testing.T) {
 		bitbucket.TopicCloud, "bitbucketCloud.repo:push", bitbucket.TopicServer, "bitbucketServer.repo:refs_changed")
 	cloudBody := []byte(`{"repository":{"full_name":"acme/payments"},"push":{"changes":[]}}`)
 	serverBody := []byte(`{"eventKey":"repo:refs_changed","repository":{"slug":"payments","project":{"key":"PLAT"}}}`)
-	cloudSig := "sha256=" + providertest.HMACHex("cloud-secret", cloudBody)
-	serverSig := "sha256=" + providertest.HMACHex("server-secret", serverBody)
+	cloudSig := "sha256=" + providertest.HMACHex("cloud-secret-of-16+chars", cloudBody)
+	serverSig := "sha256=" + providertest.HMACHex("server-secret-of-16+chars", serverBody)
 
 	refused := []struct {
 		name  string
@@ -51,7 +51,7 @@ func TestModule(t *testing.T) {
 	}{
 		{name: "cloud: tampered body", topic: bitbucket.TopicCloud, h: deliveryHeaders(bitbucket.HeaderCloudDelivery, "c-tampered", "repo:push", cloudSig), body: []byte(`{"repository":{"full_name":"acme/other"}}`)},
 		{name: "cloud: wrong secret", topic: bitbucket.TopicCloud, h: deliveryHeaders(bitbucket.HeaderCloudDelivery, "c-wrong", "repo:push", "sha256="+providertest.HMACHex("guessed", cloudBody)), body: cloudBody},
-		{name: "cloud: the other topic's secret", topic: bitbucket.TopicCloud, h: deliveryHeaders(bitbucket.HeaderCloudDelivery, "c-other", "repo:push", "sha256="+providertest.HMACHex("server-secret", cloudBody)), body: cloudBody},
+		{name: "cloud: the other topic's secret", topic: bitbucket.TopicCloud, h: deliveryHeaders(bitbucket.HeaderCloudDelivery, "c-other", "repo:push", "sha256="+providertest.HMACHex("server-secret-of-16+chars", cloudBody)), body: cloudBody},
 		{name: "cloud: missing signature", topic: bitbucket.TopicCloud, h: deliveryHeaders(bitbucket.HeaderCloudDelivery, "c-missing", "repo:push", ""), body: cloudBody},
 		{name: "server: tampered body", topic: bitbucket.TopicServer, h: deliveryHeaders(bitbucket.HeaderServerDelivery, "s-tampered", "repo:refs_changed", serverSig), body: []byte(`{"eventKey":"repo:refs_changed"}`)},
 		{name: "server: wrong secret", topic: bitbucket.TopicServer, h: deliveryHeaders(bitbucket.HeaderServerDelivery, "s-wrong", "repo:refs_changed", "sha256="+providertest.HMACHex("guessed", serverBody)), body: serverBody},

@@ -16,7 +16,7 @@ func TestRouter(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		router    func(eventsvc.Publisher) eventsvc.Subscription
+		router    func(eventsvc.Publisher, ...string) eventsvc.Subscription
 		topic     string
 		eventKey  string // X-Event-Key; "" for none
 		wantTopic string // "" when nothing is routed

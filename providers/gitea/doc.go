@@ -15,6 +15,7 @@
 // The router subscription gitea-event-router republishes every event of the gitea topic on
 // gitea.<X-Gitea-Event> (or X-Forgejo-Event): gitea.push, gitea.pull_request, gitea.create, …
 // with the same id, key, payload and metadata, plus event_name_source: unsigned-header, because
-// Gitea does not sign its headers. An event without either header, or whose name does not make
-// a valid topic, is logged and not routed.
+// Gitea does not sign its headers. Only the names in Events (Gitea's hook event types) and
+// events.http.topicOptions.gitea.subTopics are routed; an event with another name, or with
+// none, stays on gitea alone (marked event_name_unknown by the ingress).
 package gitea

@@ -27,6 +27,27 @@ const (
 	HeaderForgejoEvent     = "X-Forgejo-Event"
 )
 
+// HeaderGogsSignature is the signature header of the Gogs format, which Gitea sends too.
+const HeaderGogsSignature = "X-Gogs-Signature"
+
+// SecretKey is the configuration key of the webhook secret.
+const SecretKey = "events.modules.gitea.webhookSecret"
+
+// Events are the X-Gitea-Event (and X-Forgejo-Event) values: Gitea's hook event types and
+// the names they are sent under, from modules/webhook/type.go of Gitea
+// (https://github.com/go-gitea/gitea/blob/main/modules/webhook/type.go; "Webhooks",
+// https://docs.gitea.com/usage/webhooks). Only these get a sub-topic gitea.<event>;
+// events.http.topicOptions.gitea.subTopics adds newer ones.
+var Events = []string{
+	"create", "delete", "fork", "push", "issues", "issue_assign", "issue_label",
+	"issue_milestone", "issue_comment", "pull_request", "pull_request_assign",
+	"pull_request_label", "pull_request_milestone", "pull_request_comment",
+	"pull_request_review_approved", "pull_request_review_rejected", "pull_request_review_comment",
+	"pull_request_sync", "pull_request_review_request", "pull_request_approved",
+	"pull_request_rejected", "wiki", "repository", "release", "package", "status",
+	"workflow_run", "workflow_job", "schedule",
+}
+
 // Config is events.modules.gitea.
 type Config struct {
 	// WebhookSecret is the secret of the Gitea (or Forgejo) webhook, or a list while rotating.
@@ -46,13 +67,18 @@ func NewSource(cfg Config) ingress.Source {
 		Inspect: func(_ http.Header, payload []byte) (string, error) {
 			return webhook.String(payload, "repository.full_name"), nil
 		},
+		EventName: webhook.FromHeader(HeaderEvent, HeaderForgejoEvent),
+
+		KnownEvents:      Events,
+		SignatureHeaders: []string{HeaderSignature, HeaderForgejoSignature, HeaderGogsSignature},
+		Secrets:          []ingress.SecretSetting{{Key: SecretKey, Values: cfg.WebhookSecret}},
 	}
 }
 
 // NewRouter returns the subscription that republishes gitea events on gitea.<X-Gitea-Event>,
-// or gitea.<X-Forgejo-Event>.
-func NewRouter(pub eventsvc.Publisher) eventsvc.Subscription {
-	return webhook.Router(SubscriptionID, Topic, pub, webhook.FromMetadata("x-gitea-event", "x-forgejo-event"))
+// or gitea.<X-Forgejo-Event>, when the event is one of Events or subTopics.
+func NewRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
+	return webhook.Router(SubscriptionID, Topic, pub, webhook.FromMetadata("x-gitea-event", "x-forgejo-event"), webhook.Known(Events, subTopics...))
 }
 
 // Module provides the gitea ingress source and router from events.modules.gitea.
@@ -60,6 +86,8 @@ var Module = fx.Module("providers/gitea",
 	config.Provide[Config]("events.modules.gitea"),
 	fx.Provide(
 		ingress.AsSource(NewSource),
-		eventsvc.AsSubscription(NewRouter),
+		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
+			return NewRouter(p.Publisher, p.SubTopics(Topic)...)
+		}),
 	),
 )

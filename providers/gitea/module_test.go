@@ -16,7 +16,7 @@ events:
     topics: [gitea]
   modules:
     gitea:
-      webhookSecret: [rotated-away, e2e-secret]
+      webhookSecret: [rotated-away-secret-1, e2e-secret-of-16+chars]
 `
 
 func pushHeaders(delivery, signatureHeader, signature string) http.Header {
@@ -36,7 +36,7 @@ func TestModule(t *testing.T) {
 	t.Parallel()
 	app := providertest.Start(t, moduleConfig, gitea.Module, gitea.Topic, "gitea.push")
 	body := []byte(`{"ref":"refs/heads/main","repository":{"full_name":"platform/payments"}}`)
-	valid := providertest.HMACHex("e2e-secret", body)
+	valid := providertest.HMACHex("e2e-secret-of-16+chars", body)
 
 	refused := []struct {
 		name string

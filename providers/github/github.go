@@ -24,9 +24,37 @@ const SubscriptionID = "github-event-router"
 // GitHub's headers.
 const (
 	HeaderSignature = "X-Hub-Signature-256"
-	HeaderDelivery  = "X-GitHub-Delivery"
-	HeaderEvent     = "X-GitHub-Event"
+	// HeaderSignatureSHA1 is the legacy SHA-1 signature GitHub sends beside the SHA-256 one;
+	// it is not checked, but it is a signature, so it is kept out of event metadata.
+	HeaderSignatureSHA1 = "X-Hub-Signature"
+	HeaderDelivery      = "X-GitHub-Delivery"
+	HeaderEvent         = "X-GitHub-Event"
 )
+
+// SecretKey is the configuration key of the webhook secret.
+const SecretKey = "events.modules.github.webhookSecret"
+
+// Events are the X-GitHub-Event values GitHub documents, from "Webhook events and payloads"
+// (https://docs.github.com/en/webhooks/webhook-events-and-payloads). Only these get a
+// sub-topic github.<event>; events.http.topicOptions.github.subTopics adds newer ones.
+var Events = []string{
+	"branch_protection_configuration", "branch_protection_rule", "check_run", "check_suite",
+	"code_scanning_alert", "commit_comment", "create", "custom_property", "custom_property_values",
+	"delete", "dependabot_alert", "deploy_key", "deployment", "deployment_protection_rule",
+	"deployment_review", "deployment_status", "discussion", "discussion_comment", "fork",
+	"github_app_authorization", "gollum", "installation", "installation_repositories",
+	"installation_target", "issue_comment", "issue_dependencies", "issues", "label",
+	"marketplace_purchase", "member", "membership", "merge_group", "meta", "milestone",
+	"org_block", "organization", "package", "page_build", "personal_access_token_request", "ping",
+	"project", "project_card", "project_column", "projects_v2", "projects_v2_item",
+	"projects_v2_status_update", "public", "pull_request", "pull_request_review",
+	"pull_request_review_comment", "pull_request_review_thread", "push", "registry_package",
+	"release", "repository", "repository_advisory", "repository_dispatch", "repository_import",
+	"repository_ruleset", "repository_vulnerability_alert", "secret_scanning_alert",
+	"secret_scanning_alert_location", "secret_scanning_scan", "security_advisory",
+	"security_and_analysis", "sponsorship", "star", "status", "sub_issues", "team", "team_add",
+	"watch", "workflow_dispatch", "workflow_job", "workflow_run",
+}
 
 // Config is events.modules.github.
 type Config struct {
@@ -45,6 +73,11 @@ func NewSource(cfg Config) ingress.Source {
 		Verifier:   webhook.HMAC([]string{HeaderSignature}, "sha256=", cfg.WebhookSecret),
 		DeliveryID: ingress.HeaderDeliveryID(HeaderDelivery),
 		Inspect:    inspect,
+		EventName:  webhook.FromHeader(HeaderEvent),
+
+		KnownEvents:      Events,
+		SignatureHeaders: []string{HeaderSignature, HeaderSignatureSHA1},
+		Secrets:          []ingress.SecretSetting{{Key: SecretKey, Values: cfg.WebhookSecret}},
 	}
 }
 
@@ -57,9 +90,9 @@ func inspect(_ http.Header, payload []byte) (string, error) {
 }
 
 // NewRouter returns the subscription that republishes github events on
-// github.<X-GitHub-Event>.
-func NewRouter(pub eventsvc.Publisher) eventsvc.Subscription {
-	return webhook.Router(SubscriptionID, Topic, pub, webhook.FromMetadata("x-github-event"))
+// github.<X-GitHub-Event> when the event is one of Events or subTopics.
+func NewRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
+	return webhook.Router(SubscriptionID, Topic, pub, webhook.FromMetadata("x-github-event"), webhook.Known(Events, subTopics...))
 }
 
 // catalogParams are the entity providers' inputs; the catalog is optional so that the module
@@ -104,7 +137,9 @@ var Module = fx.Module("providers/github",
 	config.Provide[Providers]("catalog.providers.github"),
 	fx.Provide(
 		ingress.AsSource(NewSource),
-		eventsvc.AsSubscription(NewRouter),
+		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
+			return NewRouter(p.Publisher, p.SubTopics(Topic)...)
+		}),
 		catalog.AsReader(func(is Integrations) catalog.Reader { return NewReader(is) }),
 		eventsvc.AsSubscriptions(newEntityProviders),
 	),

@@ -16,7 +16,7 @@ events:
     topics: [github]
   modules:
     github:
-      webhookSecret: [rotated-away, e2e-secret]
+      webhookSecret: [rotated-away-secret-1, e2e-secret-of-16+chars]
 `
 
 func pushHeaders(delivery, signature string) http.Header {
@@ -36,7 +36,7 @@ func TestModule(t *testing.T) {
 	t.Parallel()
 	app := providertest.Start(t, moduleConfig, github.Module, github.Topic, "github.push")
 	body := []byte(`{"ref":"refs/heads/main","repository":{"full_name":"acme/api"}}`)
-	valid := "sha256=" + providertest.HMACHex("e2e-secret", body)
+	valid := "sha256=" + providertest.HMACHex("e2e-secret-of-16+chars", body)
 
 	refused := []struct {
 		name string

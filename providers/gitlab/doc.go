@@ -29,6 +29,7 @@
 // gitlab.<object_kind>, else gitlab.<event_name> (gitlab.push, gitlab.tag_push,
 // gitlab.merge_request, gitlab.note, gitlab.build, gitlab.project_create, …) with the same id,
 // key, payload and metadata, plus event_name_source: payload. Backstage routes on event_name
-// only, which merge request events do not have. An event with neither, or whose kind does not
-// make a valid topic, is logged and not routed.
+// only, which merge request events do not have. Only the names in Events (GitLab's documented
+// ones) and events.http.topicOptions.gitlab.subTopics are routed; an event with another name,
+// or with none, stays on gitlab alone (marked event_name_unknown by the ingress).
 package gitlab

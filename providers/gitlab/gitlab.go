@@ -29,6 +29,35 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
+// The configuration keys of the secrets.
+const (
+	SecretKey       = "events.modules.gitlab.webhookSecret"
+	SigningTokenKey = "events.modules.gitlab.signingToken"
+)
+
+// Events are the names GitLab's router publishes sub-topics for: the object_kind values of
+// project and group webhooks ("Webhook events",
+// https://docs.gitlab.com/user/project/integrations/webhook_events/), and the event_name
+// values of group member, subgroup and project events and of system hooks ("System hooks",
+// https://docs.gitlab.com/administration/system_hooks/). Only these get a sub-topic
+// gitlab.<name>; events.http.topicOptions.gitlab.subTopics adds newer ones.
+var Events = []string{
+	// object_kind
+	"push", "tag_push", "issue", "work_item", "note", "merge_request", "wiki_page", "pipeline",
+	"build", "deployment", "feature_flag", "release", "emoji", "access_token", "milestone",
+	"vulnerability", "gitlab_subscription_member_approval", "gitlab_subscription_member_approvals",
+	// event_name of group webhooks without object_kind
+	"user_add_to_group", "user_remove_from_group", "user_update_for_group",
+	"user_access_request_to_group", "user_access_request_revoked_for_group",
+	"subgroup_create", "subgroup_destroy", "project_create", "project_destroy",
+	// event_name of system hooks
+	"group_create", "group_destroy", "group_rename", "key_create", "key_destroy",
+	"project_rename", "project_transfer", "project_update", "repository_update",
+	"user_access_request_to_project", "user_access_request_revoked_for_project",
+	"user_add_to_team", "user_remove_from_team", "user_update_for_team",
+	"user_create", "user_destroy", "user_failed_login", "user_rename",
+}
+
 // Config is events.modules.gitlab.
 type Config struct {
 	// WebhookSecret is the webhook's secret token (X-Gitlab-Token), or a list while rotating.
@@ -70,6 +99,16 @@ func NewSource(cfg Config) ingress.Source {
 		// one action triggers, so it comes only when the key is missing (GitLab < 17.4).
 		DeliveryID: ingress.HeaderDeliveryID(HeaderIdempotencyKey, HeaderEventUUID, ingress.HeaderWebhookID),
 		Inspect:    inspect,
+		EventName:  func(_ http.Header, payload []byte) string { return kind(payload) },
+
+		KnownEvents: Events,
+		// The secret token is the shared secret itself; webhook-signature is the signing
+		// token's signature.
+		SignatureHeaders: []string{HeaderToken, ingress.HeaderWebhookSignature},
+		Secrets: []ingress.SecretSetting{
+			{Key: SecretKey, Values: cfg.WebhookSecret},
+			{Key: SigningTokenKey, Values: cfg.SigningToken},
+		},
 	}
 	switch len(vs) {
 	case 1:
@@ -147,11 +186,11 @@ func inspect(h http.Header, payload []byte) (string, error) {
 }
 
 // NewRouter returns the subscription that republishes gitlab events on gitlab.<object_kind>,
-// else gitlab.<event_name>.
-func NewRouter(pub eventsvc.Publisher) eventsvc.Subscription {
+// else gitlab.<event_name>, when that name is one of Events or subTopics.
+func NewRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
 	return webhook.Router(SubscriptionID, Topic, pub, func(e eventsvc.Event) (string, string) {
 		return kind(e.Payload), webhook.FromPayload
-	})
+	}, webhook.Known(Events, subTopics...))
 }
 
 // Module provides the gitlab ingress source and router from events.modules.gitlab.
@@ -159,6 +198,8 @@ var Module = fx.Module("providers/gitlab",
 	config.Provide[Config]("events.modules.gitlab"),
 	fx.Provide(
 		ingress.AsSource(NewSource),
-		eventsvc.AsSubscription(NewRouter),
+		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
+			return NewRouter(p.Publisher, p.SubTopics(Topic)...)
+		}),
 	),
 )

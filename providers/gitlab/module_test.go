@@ -97,7 +97,7 @@ func TestModule(t *testing.T) {
 func TestFailClosed(t *testing.T) {
 	t.Parallel()
 	err := providertest.StartError(t, "events:\n  http:\n    topics: [gitlab]\n", gitlab.Module)
-	require.ErrorContains(t, err, "topic gitlab has no verifier: set events.modules.gitlab.webhookSecret and/or signingToken, or set events.http.topicOptions.gitlab.insecure: true")
+	require.ErrorContains(t, err, "topic gitlab has no verifier: set events.modules.gitlab.webhookSecret and/or events.modules.gitlab.signingToken, or set events.http.topicOptions.gitlab.insecure: true")
 
 	app := providertest.Start(t, "events:\n  http:\n    topics: [gitlab]\n    topicOptions:\n      gitlab:\n        insecure: true\n", gitlab.Module, gitlab.Topic, "gitlab.push")
 	h := http.Header{}
