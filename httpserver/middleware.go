@@ -129,8 +129,9 @@ func instrument(next http.Handler, log zerolog.Logger, m *httpMetrics) http.Hand
 			if status == 0 {
 				status = http.StatusOK
 			}
-			m.requests.WithLabelValues(r.Method, route, strconv.Itoa(status)).Inc()
-			m.duration.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
+			method := methodLabel(r.Method)
+			m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+			m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 			l.Info().
 				Str("method", r.Method).
 				Str("path", r.URL.Path).
@@ -161,4 +162,15 @@ func guard(route Route, auth Authenticator) http.Handler {
 		}
 		route.Handler.ServeHTTP(w, r.WithContext(ContextWithPrincipal(r.Context(), p)))
 	})
+}
+
+// methodLabel is the method as a metric label: the standard methods as themselves, anything a
+// client invents as "other", so that requests cannot create metric series at will.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }

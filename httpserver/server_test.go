@@ -1,6 +1,7 @@
 package httpserver_test
 
 import (
+	"fmt"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -225,6 +226,20 @@ func TestMetrics(t *testing.T) {
 	w, _ := do(t, f.srv.Handler(), http.MethodGet, "/metrics", false)
 	require.Equal(t, http.StatusOK, w.Code)
 	require.Contains(t, w.Body.String(), `stagebus_http_requests_total{code="200",method="GET",route="GET /api/things/{name}"} 1`)
+}
+
+// TestMetricLabelsAreBounded: a client chooses the method and the path, so neither may become
+// a label value of its own; invented methods count as "other" and unmatched paths as one route.
+func TestMetricLabelsAreBounded(t *testing.T) {
+	t.Parallel()
+	f := newServer(t, httpservertest.User("user:default/bob", false))
+	for i := range 20 {
+		do(t, f.srv.Handler(), fmt.Sprintf("EVIL%03d", i), fmt.Sprintf("/nowhere/%d", i), true)
+	}
+	w, _ := do(t, f.srv.Handler(), http.MethodGet, "/metrics", false)
+	require.False(t, strings.Contains(w.Body.String(), "EVIL"), "an invented method became a label value")
+	require.False(t, strings.Contains(w.Body.String(), "/nowhere/"), "a path became a label value")
+	require.Contains(t, w.Body.String(), `stagebus_http_requests_total{code="404",method="other",route="unmatched"} 20`)
 }
 
 func TestConflictingRoutesAreAnError(t *testing.T) {

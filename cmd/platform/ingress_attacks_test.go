@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -30,14 +29,6 @@ import (
 
 // attackSecret is the webhook secret of the attack tests' configurations.
 const attackSecret = "attack-tests-webhook-secret-0123456789"
-
-func randomHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return hex.EncodeToString(b)
-}
 
 // postGitHub sends a signed GitHub webhook to the binary at port and returns the status.
 func postGitHub(t *testing.T, port int, event, delivery string, body []byte) int {
