@@ -74,9 +74,10 @@ type Writer struct {
 	errs  zerolog.Logger // sampled: a failing database must not flood the log
 	m     writerMetrics
 
-	mu      sync.Mutex
-	running bool
-	cur     *batch
+	mu         sync.Mutex
+	running    bool
+	cur        *batch
+	committing int // records of the batch being committed
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -330,10 +331,14 @@ func (w *Writer) run() {
 		w.mu.Lock()
 		b := w.cur
 		w.cur = newBatch()
+		w.committing = len(b.records)
 		w.mu.Unlock()
 		if !b.empty() {
 			w.commit(b, stopping)
 		}
+		w.mu.Lock()
+		w.committing = 0
+		w.mu.Unlock()
 		if stopping {
 			return
 		}
