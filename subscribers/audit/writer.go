@@ -78,9 +78,9 @@ type Writer struct {
 	running    bool
 	cur        *batch
 	committing int // records of the batch being committed
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
+	wake       chan struct{}
+	stop       chan struct{}
+	done       chan struct{}
 }
 
 var _ eventsvc.Publisher = (*Writer)(nil)

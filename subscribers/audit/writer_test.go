@@ -136,7 +136,9 @@ func TestWriterAggregatesBeyondTheBatch(t *testing.T) {
 			}
 		}
 		same := func(ip string) func(int) string { return func(int) string { return ip } }
-		distinct := func(prefix string) func(int) string { return func(i int) string { return fmt.Sprintf("%s%d", prefix, i) } }
+		distinct := func(prefix string) func(int) string {
+			return func(i int) string { return fmt.Sprintf("%s%d", prefix, i) }
+		}
 		add(10, distinct("198.51.100."), "missing credentials") // the batch's 10 records
 		add(10, same("203.0.113.1"), "missing credentials")     // key 1
 		add(5, same("203.0.113.2"), "missing credentials")      // key 2
