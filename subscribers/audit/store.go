@@ -184,8 +184,8 @@ type Pending struct {
 	Record    Record
 }
 
-// insertChunk is how many rows one INSERT statement of AppendBatch carries (12 parameters
-// each, well under both drivers' limits).
+// insertChunk is how many rows one INSERT statement of AppendBatch carries on PostgreSQL
+// (12 parameters each, well under its limit).
 const insertChunk = 64
 
 // AppendBatch appends records at the end of the chain in one transaction, in order, and
@@ -249,6 +249,33 @@ func (s *Store) AppendBatch(ctx context.Context, items []Pending) ([]Entry, erro
 		e.Hash = Hash(e.PrevHash, *e)
 		prevID, prevHash = e.ID, e.Hash
 	}
+	if err := insertEntries(ctx, tx, s.db.Dialect(), entries); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("append audit records: commit: %w", err)
+	}
+	return entries, nil
+}
+
+// insertEntries inserts the rows: on SQLite with one prepared statement (it parses numbered
+// placeholders in time quadratic in their number, and a local statement costs no round
+// trip), on PostgreSQL in multi-row statements of insertChunk rows.
+func insertEntries(ctx context.Context, tx *sql.Tx, dialect database.Dialect, entries []Entry) error {
+	if dialect != database.Postgres {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`)
+		if err != nil {
+			return fmt.Errorf("append audit records: %w", err)
+		}
+		defer stmt.Close()
+		for _, e := range entries {
+			if _, err := stmt.ExecContext(ctx, e.ID, e.MessageID, e.Plugin, e.EventID, e.SeverityLevel, e.Status, e.Actor.ActorID,
+				e.Timestamp.UnixMilli(), e.RecordedAt.UnixMilli(), e.RawRecord, e.PrevHash, e.Hash); err != nil {
+				return fmt.Errorf("append audit records: %w", err)
+			}
+		}
+		return nil
+	}
 	for start := 0; start < len(entries); start += insertChunk {
 		chunk := entries[start:min(start+insertChunk, len(entries))]
 		var args database.Args
@@ -261,22 +288,23 @@ func (s *Store) AppendBatch(ctx context.Context, items []Pending) ([]Entry, erro
 			}, ", ")+")")
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (`+columns+`) VALUES `+strings.Join(rows, ", "), args...); err != nil {
-			return nil, fmt.Errorf("append audit records: %w", err)
+			return fmt.Errorf("append audit records: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("append audit records: commit: %w", err)
-	}
-	return entries, nil
+	return nil
 }
+
+// lookupChunk is how many message ids one lookup of storedIDs carries (SQLite parses
+// numbered placeholders in time quadratic in their number).
+const lookupChunk = 50
 
 // storedIDs returns which of the entries' message ids are already in the table.
 func storedIDs(ctx context.Context, tx *sql.Tx, entries []Entry) (map[string]bool, error) {
 	stored := map[string]bool{}
-	for start := 0; start < len(entries); start += 500 {
+	for start := 0; start < len(entries); start += lookupChunk {
 		var args database.Args
-		marks := make([]string, 0, 500)
-		for _, e := range entries[start:min(start+500, len(entries))] {
+		marks := make([]string, 0, lookupChunk)
+		for _, e := range entries[start:min(start+lookupChunk, len(entries))] {
 			marks = append(marks, args.Add(e.MessageID))
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT message_id FROM audit_log WHERE message_id IN (`+strings.Join(marks, ", ")+`)`, args...)
@@ -342,19 +370,19 @@ func scanEntry(row scanner) (Entry, error) {
 // id, so that redeliveries are harmless. A payload that is not a record is an error (the bus
 // retries it, then dead-letters it).
 func (s *Store) Handle(ctx context.Context, e eventsvc.Event) error {
-	rec, err := ParseRecord(e.Payload)
-	if err != nil {
-		return fmt.Errorf("audit event %s: %w", e.ID, err)
-	}
-	if rec.Timestamp.IsZero() {
-		rec.Timestamp = e.Time
-	}
 	// The writer ([Writer]) publishes the rows it has committed: most events arrive here
 	// already stored, and a read tells so without queueing on the append lock.
 	if stored, err := s.Stored(ctx, e.ID); err != nil {
 		return err
 	} else if stored {
 		return nil
+	}
+	rec, err := ParseRecord(e.Payload)
+	if err != nil {
+		return fmt.Errorf("audit event %s: %w", e.ID, err)
+	}
+	if rec.Timestamp.IsZero() {
+		rec.Timestamp = e.Time
 	}
 	entry, appended, err := s.Append(ctx, e.ID, rec)
 	if err != nil {
