@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,20 @@ func TestAuditSurvivesDenialFloodAndKill(t *testing.T) {
 		"postgres": func(t *testing.T) (string, database.Config) {
 			cfg := databasetest.PostgresConfig(t)
 			return fmt.Sprintf("    client: pg\n    connection: %q\n", cfg.Connection.DSN), cfg
+		},
+		// The production shape, where the flood was reported: Kafka and PostgreSQL.
+		"kafka+postgres": func(t *testing.T) (string, database.Config) {
+			brokers := os.Getenv("PLATFORM_TEST_KAFKA_BROKERS")
+			if brokers == "" {
+				if databasetest.RequireRealServices() {
+					t.Fatal("PLATFORM_TEST_KAFKA_BROKERS is not set but PLATFORM_REQUIRE_REAL_SERVICES=1: start Kafka with scripts/services up")
+				}
+				t.Skip("PLATFORM_TEST_KAFKA_BROKERS is not set; run the tests with make test to include Kafka")
+			}
+			cfg := databasetest.PostgresConfig(t)
+			prefix := fmt.Sprintf("auditflood-%d.", time.Now().UnixNano())
+			return fmt.Sprintf("    client: pg\n    connection: %q\nevents:\n  bus: kafka\n  kafka:\n    brokers: [%q]\n    topicPrefix: %s\n    groupPrefix: %s\n",
+				cfg.Connection.DSN, brokers, prefix, prefix), cfg
 		},
 	}
 	for name, open := range dbs {
