@@ -60,9 +60,11 @@ const overflowEventID = "audit-overflow"
 // aggregate record per key in the same commit ("N more denials, reason R, from address A,
 // between T1 and T2"; meta.aggregate true, meta.count N). The key table holds at most
 // MaxAggregates keys; when it is full a new key widens to (event id, reason, any address),
-// for which a quarter more is reserved, and beyond that to one last-resort key for
-// everything, so memory stays bounded whatever addresses an attacker uses. Records that are
-// not failures (tokens issued, external access) are always kept individually.
+// for which a quarter more is reserved, and beyond that to one last-resort key per status
+// (event id audit-overflow), so memory stays bounded whatever addresses an attacker uses.
+// Records that are not failures (tokens issued, external access) are kept individually up
+// to 4 × MaxBatch per batch — a bound that only a database outage reaches — and counted
+// the same way beyond it.
 //
 // Before Start and after Stop, Publish appends synchronously. A commit that fails is retried
 // with backoff until it succeeds or the writer stops; what is left at Stop is written once
@@ -94,8 +96,13 @@ type writerMetrics struct {
 	publishErrs prometheus.Counter
 }
 
-// aggKey is what denials are counted by.
-type aggKey struct{ eventID, reason, ip string }
+// hardCapFactor × MaxBatch bounds the individual records of one batch, records that are not
+// failures included: a batch that keeps growing while the database is unavailable
+// aggregates them too.
+const hardCapFactor = 4
+
+// aggKey is what records are counted by.
+type aggKey struct{ eventID, status, reason, ip string }
 
 type aggregate struct {
 	count       int64
@@ -190,9 +197,11 @@ func (w *Writer) Publish(ctx context.Context, e eventsvc.Event) error {
 		return nil
 	}
 	b := w.cur
-	if len(b.records) < w.opts.MaxBatch || rec.Status != "failed" {
+	switch {
+	case len(b.records) < w.opts.MaxBatch,
+		rec.Status != "failed" && len(b.records) < w.opts.MaxBatch*hardCapFactor:
 		b.records = append(b.records, Pending{MessageID: e.ID, Record: rec})
-	} else {
+	default:
 		w.aggregate(b, rec)
 	}
 	w.mu.Unlock()
@@ -212,15 +221,16 @@ func (w *Writer) Publish(ctx context.Context, e eventsvc.Event) error {
 	return ErrNotCommitted
 }
 
-// aggregate counts rec into b's aggregation table; w.mu is held.
+// aggregate counts rec into b's aggregation table (by event id, status, reason — meta.reason
+// or else the error — and address); w.mu is held.
 func (w *Writer) aggregate(b *batch, rec Record) {
 	w.m.aggregated.Inc()
 	reason := rec.Error
 	if r, ok := rec.Meta["reason"].(string); ok && r != "" {
 		reason = r
 	}
-	exact := aggKey{rec.EventID, reason, rec.Actor.IP}
-	wide := aggKey{rec.EventID, reason, anyValue}
+	exact := aggKey{rec.EventID, rec.Status, reason, rec.Actor.IP}
+	wide := aggKey{rec.EventID, rec.Status, reason, anyValue}
 	var key aggKey
 	switch {
 	case b.aggs[exact] != nil:
@@ -233,7 +243,7 @@ func (w *Writer) aggregate(b *batch, rec Record) {
 		key = wide
 		b.wide++
 	default:
-		key = aggKey{overflowEventID, anyValue, anyValue}
+		key = aggKey{overflowEventID, rec.Status, anyValue, anyValue}
 	}
 	a := b.aggs[key]
 	if a == nil {
@@ -273,11 +283,18 @@ func (b *batch) pending() []Pending {
 		if plugin == "" {
 			plugin = "auth"
 		}
+		what := "denials"
+		if k.status != "failed" {
+			what = k.status + " " + k.eventID + " records"
+		}
+		if k.reason != "" {
+			what += ", reason " + k.reason
+		}
 		out = append(out, Pending{MessageID: uuid.NewString(), Record: Record{
-			Plugin: plugin, EventID: k.eventID, SeverityLevel: a.severity, Status: "failed",
+			Plugin: plugin, EventID: k.eventID, SeverityLevel: a.severity, Status: k.status,
 			Actor: Actor{IP: k.ip},
-			Error: fmt.Sprintf("%d more denials, reason %s, from address %s, between %s and %s",
-				a.count, k.reason, k.ip, a.first.Format(time.RFC3339Nano), a.last.Format(time.RFC3339Nano)),
+			Error: fmt.Sprintf("%d more %s, from address %s, between %s and %s",
+				a.count, what, k.ip, a.first.Format(time.RFC3339Nano), a.last.Format(time.RFC3339Nano)),
 			Meta: map[string]any{"aggregate": AggregateMarker, "count": a.count, "reason": k.reason, "ip": k.ip,
 				"firstAt": a.first, "lastAt": a.last},
 			Timestamp: a.first,

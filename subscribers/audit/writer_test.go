@@ -171,6 +171,15 @@ func TestWriterAggregatesBeyondTheBatch(t *testing.T) {
 		res, err := audit.Verify(ctx, db)
 		require.NoError(t, err)
 		require.Equal(t, audit.VerifyResult{OK: true, Checked: 17}, res)
+		page, err := audit.NewStore(db, zerolog.Nop()).List(ctx, audit.Filter{Actor: "", Limit: 500})
+		require.NoError(t, err)
+		var texts []string
+		for _, e := range page.Items {
+			if e.Meta["aggregate"] == true && e.Actor.IP == "203.0.113.2" {
+				texts = append(texts, e.Error)
+			}
+		}
+		require.Equal(t, []string{"5 more denials, reason missing credentials, from address 203.0.113.2, between 2026-05-01T12:00:21Z and 2026-05-01T12:00:25Z"}, texts)
 
 		require.EqualValues(t, 40, metric(t, reg, "stagebus_audit_records_aggregated_total"))
 		require.EqualValues(t, 12, metric(t, reg, "stagebus_audit_rows_written_total", "kind", "record"))
@@ -226,4 +235,41 @@ func TestWriterRefusesBadEvents(t *testing.T) {
 	require.NoError(t, w.Publish(ctx, denial(1, "192.0.2.1", "missing credentials")), "before Start: written at once")
 	records, _ := readLog(t, db)
 	require.Equal(t, []string{"denial-1"}, records)
+}
+
+// TestWriterBoundsRecordsThatAreNotFailures: records that are not failures stay individual
+// beyond MaxBatch, up to 4 × MaxBatch per batch; past that (a batch that keeps growing while
+// the database does not answer) they are counted too, under their own status.
+func TestWriterBoundsRecordsThatAreNotFailures(t *testing.T) {
+	t.Parallel()
+	db := databasetest.SQLite(t, audit.Migrations)
+	ctx := context.Background()
+	w, err := audit.NewWriter(audit.NewStore(db, zerolog.Nop()), zerolog.Nop(), audit.WriterOptions{MaxBatch: 2})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { require.NoError(t, w.Stop(ctx)) })
+	release := holdAppends(t, db)
+	results := make(chan error, 20)
+	issued := func(i int) eventsvc.Event {
+		payload, _ := json.Marshal(audit.Record{Plugin: "auth", EventID: "token-issue", Status: "succeeded",
+			Actor: audit.Actor{ActorID: "user:default/bob", IP: "192.0.2.7"}, Timestamp: base.Add(time.Duration(i) * time.Second)})
+		return eventsvc.Event{ID: fmt.Sprintf("issued-%d", i), Topic: audit.Topic, Payload: payload}
+	}
+	go func() { results <- w.Publish(ctx, issued(0)) }()
+	require.Eventually(t, func() bool { return w.Committing() == 1 }, 10*time.Second, time.Millisecond)
+	for i := 1; i <= 11; i++ {
+		go func() { results <- w.Publish(ctx, issued(i)) }()
+		require.Eventually(t, func() bool { return w.Queued() == int64(i) }, 10*time.Second, time.Millisecond)
+	}
+	release()
+	for range 12 {
+		require.NoError(t, <-results)
+	}
+	records, aggs := readLog(t, db)
+	require.Len(t, records, 1+8)
+	require.Equal(t, []aggregateRow{{"token-issue", "192.0.2.7", "", 3}}, aggs)
+	page, err := audit.NewStore(db, zerolog.Nop()).List(ctx, audit.Filter{Status: "succeeded", EventID: "token-issue"})
+	require.NoError(t, err)
+	require.Equal(t, 10, page.TotalItems, "the aggregate keeps the records' status")
+	require.Contains(t, page.Items[0].Error, "3 more succeeded token-issue records, from address 192.0.2.7, between 2026-05-01T12:00:09Z and 2026-05-01T12:00:11Z")
 }
