@@ -125,9 +125,10 @@ type AuditorOptions struct {
 // is set (waiting for the commit), else on the bus. A failure never fails the caller: it
 // is logged (without credentials, at most once a minute) and counted.
 //
-// Without an audit log: before Start (and after Stop) Record publishes synchronously, which keeps unit tests
-// deterministic; between them records are queued and published by background workers, so
-// that a flood of refused requests neither waits for the bus nor piles up goroutines.
+// Without an audit log: before Start (and after Stop) Record publishes synchronously, which
+// keeps unit tests deterministic; between them records are queued and published by
+// background workers, so that a flood of refused requests neither waits for the bus nor
+// piles up goroutines.
 type Auditor struct {
 	pub     eventsvc.Publisher
 	log     zerolog.Logger
