@@ -36,10 +36,6 @@ type WriterOptions struct {
 // still queued and is written when the database answers, unless the process dies first.
 var ErrNotCommitted = errors.New("audit record not committed yet")
 
-// AggregateMarker is meta.aggregate of an aggregate record; meta.count is the number of
-// records it stands for.
-const AggregateMarker = true
-
 // anyValue stands for "any reason" or "any address" in an aggregation key that was widened
 // because the key table was full.
 const anyValue = "*"
@@ -189,12 +185,7 @@ func (w *Writer) Publish(ctx context.Context, e eventsvc.Event) error {
 	w.mu.Lock()
 	if !w.running {
 		w.mu.Unlock()
-		b := newBatch()
-		b.records = append(b.records, Pending{MessageID: e.ID, Record: rec})
-		if err := w.commitOnce(ctx, b.pending()); err != nil {
-			return err
-		}
-		return nil
+		return w.commitOnce(ctx, []Pending{{MessageID: e.ID, Record: rec}})
 	}
 	b := w.cur
 	switch {
@@ -295,7 +286,7 @@ func (b *batch) pending() []Pending {
 			Actor: Actor{IP: k.ip},
 			Error: fmt.Sprintf("%d more %s, from address %s, between %s and %s",
 				a.count, what, k.ip, a.first.Format(time.RFC3339Nano), a.last.Format(time.RFC3339Nano)),
-			Meta: map[string]any{"aggregate": AggregateMarker, "count": a.count, "reason": k.reason, "ip": k.ip,
+			Meta: map[string]any{"aggregate": true, "count": a.count, "reason": k.reason, "ip": k.ip,
 				"firstAt": a.first, "lastAt": a.last},
 			Timestamp: a.first,
 		}})
@@ -401,22 +392,24 @@ func (w *Writer) commitOnce(ctx context.Context, rows []Pending) error {
 		w.m.failures.Inc()
 		return err
 	}
-	w.count(&batch{}, entries)
+	w.count(nil, entries)
 	w.publish(entries)
 	return nil
 }
 
+// count updates the metrics for committed entries, and warns (sampled) when b had to
+// aggregate; b is nil for a synchronous append.
 func (w *Writer) count(b *batch, entries []Entry) {
 	w.m.commits.Inc()
 	aggs := 0
 	for _, e := range entries {
-		if e.Meta["aggregate"] == AggregateMarker {
+		if e.Meta["aggregate"] == true {
 			aggs++
 		}
 	}
 	w.m.rows.WithLabelValues("aggregate").Add(float64(aggs))
 	w.m.rows.WithLabelValues("record").Add(float64(len(entries) - aggs))
-	if len(b.aggs) > 0 {
+	if b != nil && len(b.aggs) > 0 {
 		w.errs.Warn().Int("aggregate_rows", len(b.aggs)).Int("records", len(b.records)).
 			Msg("audit writer over its batch size; failed records aggregated")
 	}
