@@ -112,14 +112,23 @@ type AuditorOptions struct {
 	// Registerer, when set, receives stagebus_auth_audit_dropped_total and
 	// stagebus_auth_audit_publish_failures_total.
 	Registerer prometheus.Registerer
+	// AuditLog, when set, is the durable audit log (subscribers/audit's writer, provided
+	// under the fx name "auditLog"). Record then hands each record to it and returns once
+	// the log says it is committed — so a refused request is answered after its record is
+	// durable — and the log publishes the committed rows on the bus. It bounds its own
+	// memory and wait, and aggregates denials rather than dropping them; nothing is queued
+	// or dropped here.
+	AuditLog eventsvc.Publisher
 }
 
-// Auditor publishes audit records on the bus. A publish failure never fails the caller: it
-// is logged (without credentials) and counted.
+// Auditor publishes audit records: to the durable audit log when [AuditorOptions].AuditLog
+// is set (waiting for the commit), else on the bus. A failure never fails the caller: it
+// is logged (without credentials, at most once a minute) and counted.
 //
-// Before Start (and after Stop) Record publishes synchronously, which keeps unit tests
-// deterministic; between them records are queued and published by background workers, so
-// that a flood of refused requests neither waits for the bus nor piles up goroutines.
+// Without an audit log: before Start (and after Stop) Record publishes synchronously, which
+// keeps unit tests deterministic; between them records are queued and published by
+// background workers, so that a flood of refused requests neither waits for the bus nor
+// piles up goroutines.
 type Auditor struct {
 	pub     eventsvc.Publisher
 	log     zerolog.Logger
@@ -149,7 +158,7 @@ func NewAuditor(pub eventsvc.Publisher, log zerolog.Logger, opts AuditorOptions)
 		pub: pub, log: log, opts: opts,
 		dropLog: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "stagebus_auth_audit_dropped_total", Help: "Auth audit records dropped because the publish queue was full."}),
-		failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "stagebus_auth_audit_publish_failures_total", Help: "Auth audit records whose publish to the bus failed."}),
+		failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "stagebus_auth_audit_publish_failures_total", Help: "Auth audit records whose publish to the bus, or commit to the audit log, failed or was not confirmed in time."}),
 	}
 	if opts.Registerer != nil {
 		for _, c := range []prometheus.Collector{a.dropped, a.failed} {
@@ -181,6 +190,13 @@ func (a *Auditor) Record(ctx context.Context, rec AuditRecord) {
 		key = rec.Actor.IP
 	}
 	ev := eventsvc.Event{ID: uuid.NewString(), Topic: AuditTopic, Key: key, Payload: payload, Time: rec.Timestamp}
+	if a.opts.AuditLog != nil {
+		if err := a.opts.AuditLog.Publish(ctx, ev); err != nil {
+			a.failed.Inc()
+			a.dropLog.Error().Err(err).Str("event_id", ev.ID).Str("audit_event", rec.EventID).Msg("audit record not confirmed by the audit log")
+		}
+		return
+	}
 	a.mu.RLock()
 	if a.running {
 		select {
@@ -205,8 +221,11 @@ func (a *Auditor) publish(ctx context.Context, ev eventsvc.Event) {
 	}
 }
 
-// Start starts the publishing workers.
+// Start starts the publishing workers (none with an audit log).
 func (a *Auditor) Start(context.Context) error {
+	if a.opts.AuditLog != nil {
+		return nil
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.running {

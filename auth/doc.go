@@ -47,6 +47,10 @@
 // Records in Backstage's AuditorService shape ([AuditRecord]) are published on topic
 // auth.audit ([AuditTopic]) for every token issued, every 401 (with the reason, route,
 // method, remote address and user agent; never the token), every 403, and each external
-// principal's first use per hour. A publish failure is logged and never fails the request.
-// subscribers/audit keeps them in a hash-chained table.
+// principal's first use per hour. When the application has a durable audit log (the
+// eventsvc.Publisher named "auditLog", which subscribers/audit provides), each record is
+// handed to it and the request is answered once the record is committed; the log publishes
+// it on the bus after the commit and aggregates denials under a flood rather than dropping
+// them. Without one, records are published on the bus from a bounded queue. A failure is
+// logged and never fails the request.
 package auth

@@ -17,6 +17,7 @@ type Params struct {
 	Lifecycle          fx.Lifecycle
 	DB                 *database.DB
 	Publisher          eventsvc.Publisher
+	AuditLog           eventsvc.Publisher `name:"auditLog" optional:"true"`
 	Logger             zerolog.Logger
 	Registerer         prometheus.Registerer `optional:"true"`
 	BaseURL            httpserver.BaseURL
@@ -35,6 +36,7 @@ func Provide(p Params) (*Service, error) {
 	s, err := New(Options{
 		Store:                 NewDBStore(p.DB),
 		Publisher:             p.Publisher,
+		AuditLog:              p.AuditLog,
 		Logger:                p.Logger.With().Str("module", "auth").Logger(),
 		Registerer:            p.Registerer,
 		BaseURL:               string(p.BaseURL),
@@ -57,7 +59,8 @@ func Provide(p Params) (*Service, error) {
 // deny-all default), its routes, its migrations, and the configuration sections auth.admins,
 // auth.keyRotation, auth.backstageTokenExpiration, auth.omitIdentityTokenOwnershipClaim,
 // auth.providers and backend.auth. It needs the database, httpserver and eventsvc modules
-// (audit records go to eventsvc.Publisher).
+// (audit records go to the eventsvc.Publisher named auditLog when a module provides it —
+// subscribers/audit does — else to the bus).
 var Module = fx.Module("auth",
 	config.Provide[Admins](AdminsPath),
 	config.Provide[KeyRotation](KeyRotationPath),

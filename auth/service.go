@@ -32,6 +32,9 @@ type Options struct {
 	Store Store
 	// Publisher receives the audit records (topic auth.audit).
 	Publisher eventsvc.Publisher
+	// AuditLog, when set, writes the audit records durably before they are published; see
+	// [AuditorOptions].AuditLog.
+	AuditLog eventsvc.Publisher
 	// Logger receives operational logs (never a token or secret).
 	Logger zerolog.Logger
 	// Registerer, when set, receives the audit metrics.
@@ -138,7 +141,7 @@ func New(o Options) (*Service, error) {
 		o.Logger.Warn().Dur("configured", o.TokenExpiration).Dur("used", expiration).
 			Msg("auth.backstageTokenExpiration is outside 10m–24h; clamped")
 	}
-	auditor, err := NewAuditor(o.Publisher, o.Logger, AuditorOptions{Registerer: o.Registerer})
+	auditor, err := NewAuditor(o.Publisher, o.Logger, AuditorOptions{Registerer: o.Registerer, AuditLog: o.AuditLog})
 	if err != nil {
 		return nil, err
 	}

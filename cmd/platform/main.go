@@ -3,7 +3,7 @@
 //	platform [--config FILE]... [--log-format json|console|auto]   serve
 //	platform config print [--config FILE]...                        print the effective config, secrets redacted
 //	platform config check [--config FILE]...                        check the config, listing every problem
-//	platform audit verify [--config FILE]...                        check the audit log's hash chain
+//	platform audit verify [--checkpoint ROWS:HASH]... [--config FILE]...  check the audit log's hash chain
 //	platform health [--config FILE]...                              probe the configured server's readiness
 //	platform version                                                print the version
 //
@@ -70,8 +70,9 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // options are the command line's flags.
 type options struct {
-	configs   stringList
-	logFormat string
+	configs     stringList
+	logFormat   string
+	checkpoints stringList
 }
 
 // run executes the command line and returns the exit code.
@@ -85,6 +86,7 @@ func run(args []string, stdout, stderr io.Writer, environ []string) int {
 	fs.SetOutput(io.Discard)
 	fs.Var(&opts.configs, "config", "configuration file to read; repeat to layer files (the later wins)")
 	fs.StringVar(&opts.logFormat, "log-format", string(logging.FormatAuto), "log format: json, console or auto (console on a terminal)")
+	fs.Var(&opts.checkpoints, "checkpoint", "audit verify: a checkpoint ROWS:HASH kept outside the database; repeat for several")
 	// Flags may come before or after the command words.
 	var words []string
 	for rest := args; ; {
@@ -106,6 +108,9 @@ func run(args []string, stdout, stderr io.Writer, environ []string) int {
 		return fail("--log-format: %v", err)
 	}
 
+	if len(opts.checkpoints) > 0 && strings.Join(words, " ") != "audit verify" {
+		return fail("--checkpoint is for 'platform audit verify' only")
+	}
 	switch strings.Join(words, " ") {
 	case "":
 		return serve(opts, format, stderr, environ)
@@ -143,7 +148,9 @@ func usage(w io.Writer) {
   platform [--config FILE]... [--log-format json|console|auto]   run Stagebus
   platform config print [--config FILE]...                        print the effective configuration (secrets redacted)
   platform config check [--config FILE]...                        check the configuration and list every problem
-  platform audit verify [--config FILE]...                        check the audit log's hash chain; exit 1 naming the first broken row
+  platform audit verify [--checkpoint ROWS:HASH]... [--config FILE]...
+                                                                  check the audit log's hash chain, and that it still extends each
+                                                                  checkpoint kept elsewhere; exit 1 naming the first broken row
   platform health [--config FILE]...                              probe the configured server's readiness; exit 0 when ready, 1 if not
   platform version                                                print the version
 
@@ -207,10 +214,20 @@ func withConfig(opts options, stderr io.Writer, environ []string, fn func(*confi
 	return fn(c)
 }
 
-// auditVerify checks the audit log's hash chain in the configured database: exit 0 when it
-// is intact, 1 naming the first broken row. It connects (and applies pending migrations, as
-// serving would) without starting anything else.
+// auditVerify checks the audit log's hash chain in the configured database and that it
+// extends every --checkpoint: exit 0 when it does, 1 with one line naming the first broken
+// row (or the truncation). It connects (and applies pending migrations, as serving would)
+// without starting anything else.
 func auditVerify(opts options, stdout, stderr io.Writer, environ []string) int {
+	var checkpoints []audit.Checkpoint
+	for _, v := range opts.checkpoints {
+		cp, err := audit.ParseCheckpoint(v)
+		if err != nil {
+			fmt.Fprintf(stderr, "platform: --checkpoint: %v\n", err)
+			return 1
+		}
+		checkpoints = append(checkpoints, cp)
+	}
 	tree, err := load(opts, environ)
 	if err != nil {
 		fmt.Fprintln(stderr, "platform: "+err.Error())
@@ -229,7 +246,7 @@ func auditVerify(opts options, stdout, stderr io.Writer, environ []string) int {
 		return 1
 	}
 	defer db.Close()
-	return audit.RunVerify(context.Background(), db, stdout, stderr)
+	return audit.RunVerify(context.Background(), db, stdout, stderr, checkpoints...)
 }
 
 // health probes the readiness endpoint of the server that the configuration describes — a

@@ -12,26 +12,53 @@ import (
 	"github.com/stagebus/stagebus/httpserver"
 )
 
-// The audit routes; both require an admin.
+// The audit routes; all require an admin.
 const (
-	EventsPath = "/api/audit/events"
-	VerifyPath = "/api/audit/verify"
+	EventsPath     = "/api/audit/events"
+	VerifyPath     = "/api/audit/verify"
+	CheckpointPath = "/api/audit/checkpoint"
 )
 
 // API serves the audit routes.
 type API struct {
 	store *Store
+	cp    *Checkpointer
 }
 
-// NewAPI returns the routes' handlers.
-func NewAPI(s *Store) *API { return &API{store: s} }
+// NewAPI returns the routes' handlers; cp may be nil (then POST /api/audit/checkpoint is not
+// served).
+func NewAPI(s *Store, cp *Checkpointer) *API { return &API{store: s, cp: cp} }
 
-// Routes returns GET /api/audit/events and GET /api/audit/verify, admins only.
+// Routes returns GET /api/audit/events, GET /api/audit/verify and POST
+// /api/audit/checkpoint, admins only.
 func (a *API) Routes() []httpserver.Route {
-	return []httpserver.Route{
+	routes := []httpserver.Route{
 		{Method: http.MethodGet, Path: EventsPath, Handler: http.HandlerFunc(a.list), Auth: httpserver.RequireAdmin},
 		{Method: http.MethodGet, Path: VerifyPath, Handler: http.HandlerFunc(a.verify), Auth: httpserver.RequireAdmin},
 	}
+	if a.cp != nil {
+		routes = append(routes, httpserver.Route{Method: http.MethodPost, Path: CheckpointPath, Handler: http.HandlerFunc(a.checkpoint), Auth: httpserver.RequireAdmin})
+	}
+	return routes
+}
+
+// CheckpointJSON is the body of POST /api/audit/checkpoint.
+type CheckpointJSON struct {
+	Checkpoint
+	// Text is the checkpoint as `platform audit verify --checkpoint` takes it.
+	Text string `json:"checkpoint"`
+}
+
+// checkpoint serves POST /api/audit/checkpoint: it takes a checkpoint now (logged,
+// published and exposed like the periodic ones) and returns it, for the caller to keep
+// outside the database.
+func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) {
+	cp, err := a.cp.Take(r.Context())
+	if err != nil {
+		httpserver.WriteError(w, r, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, CheckpointJSON{Checkpoint: cp, Text: cp.String()})
 }
 
 // EntryJSON is an entry as the API shows it: the record's fields and the chain's.
@@ -91,10 +118,20 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	httpserver.WriteJSON(w, http.StatusOK, body)
 }
 
-// verify serves GET /api/audit/verify: {"ok", "checked", "firstBrokenId", "reason"}, 200
-// whether or not the chain is intact.
+// verify serves GET /api/audit/verify?checkpoint=ROWS:HASH (repeatable, optional):
+// {"ok", "checked", "firstBrokenId", "reason"}, 200 whether or not the chain is intact; 400
+// for a malformed checkpoint.
 func (a *API) verify(w http.ResponseWriter, r *http.Request) {
-	res, err := Verify(r.Context(), a.store.db)
+	var cps []Checkpoint
+	for _, v := range r.URL.Query()["checkpoint"] {
+		cp, err := ParseCheckpoint(v)
+		if err != nil {
+			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "%v", err))
+			return
+		}
+		cps = append(cps, cp)
+	}
+	res, err := Verify(r.Context(), a.store.db, cps...)
 	if err != nil {
 		httpserver.WriteError(w, r, err)
 		return
@@ -102,11 +139,12 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 	httpserver.WriteJSON(w, http.StatusOK, res)
 }
 
-// RunVerify is `platform audit verify`: it checks the chain on db, prints the outcome, and
-// returns the exit code: 0 when the chain is intact, 1 when a row is broken (named on
-// stderr) or the check failed.
-func RunVerify(ctx context.Context, db *database.DB, stdout, stderr io.Writer) int {
-	res, err := Verify(ctx, db)
+// RunVerify is `platform audit verify [--checkpoint ROWS:HASH]...`: it checks the chain on
+// db against the checkpoints, prints the outcome, and returns the exit code: 0 when the
+// chain is intact and extends every checkpoint, 1 when a row is broken, the log is shorter
+// than a checkpoint or differs from it (one line on stderr), or the check failed.
+func RunVerify(ctx context.Context, db *database.DB, stdout, stderr io.Writer, checkpoints ...Checkpoint) int {
+	res, err := Verify(ctx, db, checkpoints...)
 	if err != nil {
 		fmt.Fprintf(stderr, "platform: audit verify: %v\n", err)
 		return 1
@@ -114,6 +152,10 @@ func RunVerify(ctx context.Context, db *database.DB, stdout, stderr io.Writer) i
 	if !res.OK {
 		fmt.Fprintf(stderr, "platform: audit log broken at row %d: %s (%d rows checked)\n", *res.FirstBrokenID, res.Reason, res.Checked)
 		return 1
+	}
+	if len(checkpoints) > 0 {
+		fmt.Fprintf(stdout, "audit log OK: %d rows checked, %d checkpoints matched\n", res.Checked, len(checkpoints))
+		return 0
 	}
 	fmt.Fprintf(stdout, "audit log OK: %d rows checked\n", res.Checked)
 	return 0

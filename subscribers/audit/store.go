@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,6 +178,169 @@ func (s *Store) Append(ctx context.Context, messageID string, rec Record) (entry
 	return e, true, nil
 }
 
+// Pending is a record waiting to be appended, with the id of the message that carries it.
+type Pending struct {
+	MessageID string
+	Record    Record
+}
+
+// insertChunk is how many rows one INSERT statement of AppendBatch carries on PostgreSQL
+// (12 parameters each, well under its limit).
+const insertChunk = 64
+
+// AppendBatch appends records at the end of the chain in one transaction, in order, and
+// returns the entries appended. Like [Store.Append] it is idempotent per message id: ids
+// already stored, or repeated within items, are skipped. Either every new row is committed
+// or none is.
+func (s *Store) AppendBatch(ctx context.Context, items []Pending) ([]Entry, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	entries := make([]Entry, 0, len(items))
+	seen := make(map[string]bool, len(items))
+	recordedAt := s.now().UTC()
+	for _, it := range items {
+		if it.MessageID == "" {
+			return nil, errors.New("append audit records: a message id is required")
+		}
+		if seen[it.MessageID] {
+			continue
+		}
+		seen[it.MessageID] = true
+		raw, err := json.Marshal(it.Record)
+		if err != nil {
+			return nil, fmt.Errorf("append audit records: %w", err)
+		}
+		entries = append(entries, Entry{MessageID: it.MessageID, Record: it.Record, RecordedAt: recordedAt, RawRecord: string(raw)})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("append audit records: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if s.db.Dialect() == database.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(appendLock)); err != nil {
+			return nil, fmt.Errorf("append audit records: lock: %w", err)
+		}
+	}
+	stored, err := storedIDs(ctx, tx, entries)
+	if err != nil {
+		return nil, err
+	}
+	if len(stored) > 0 {
+		fresh := entries[:0]
+		for _, e := range entries {
+			if !stored[e.MessageID] {
+				fresh = append(fresh, e)
+			}
+		}
+		entries = fresh
+	}
+	prevID, prevHash := int64(0), GenesisHash
+	err = tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&prevID, &prevHash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("append audit records: read the chain's end: %w", err)
+	}
+	for i := range entries {
+		e := &entries[i]
+		e.ID, e.PrevHash = prevID+1, prevHash
+		e.Hash = Hash(e.PrevHash, *e)
+		prevID, prevHash = e.ID, e.Hash
+	}
+	if err := insertEntries(ctx, tx, s.db.Dialect(), entries); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("append audit records: commit: %w", err)
+	}
+	return entries, nil
+}
+
+// insertEntries inserts the rows: on SQLite with one prepared statement (it parses numbered
+// placeholders in time quadratic in their number, and a local statement costs no round
+// trip), on PostgreSQL in multi-row statements of insertChunk rows.
+func insertEntries(ctx context.Context, tx *sql.Tx, dialect database.Dialect, entries []Entry) error {
+	if dialect != database.Postgres {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`)
+		if err != nil {
+			return fmt.Errorf("append audit records: %w", err)
+		}
+		defer stmt.Close()
+		for _, e := range entries {
+			if _, err := stmt.ExecContext(ctx, e.ID, e.MessageID, e.Plugin, e.EventID, e.SeverityLevel, e.Status, e.Actor.ActorID,
+				e.Timestamp.UnixMilli(), e.RecordedAt.UnixMilli(), e.RawRecord, e.PrevHash, e.Hash); err != nil {
+				return fmt.Errorf("append audit records: %w", err)
+			}
+		}
+		return nil
+	}
+	for start := 0; start < len(entries); start += insertChunk {
+		chunk := entries[start:min(start+insertChunk, len(entries))]
+		var args database.Args
+		rows := make([]string, 0, len(chunk))
+		for _, e := range chunk {
+			rows = append(rows, "("+strings.Join([]string{
+				args.Add(e.ID), args.Add(e.MessageID), args.Add(e.Plugin), args.Add(e.EventID), args.Add(e.SeverityLevel),
+				args.Add(e.Status), args.Add(e.Actor.ActorID), args.Add(e.Timestamp.UnixMilli()), args.Add(e.RecordedAt.UnixMilli()),
+				args.Add(e.RawRecord), args.Add(e.PrevHash), args.Add(e.Hash),
+			}, ", ")+")")
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (`+columns+`) VALUES `+strings.Join(rows, ", "), args...); err != nil {
+			return fmt.Errorf("append audit records: %w", err)
+		}
+	}
+	return nil
+}
+
+// lookupChunk is how many message ids one lookup of storedIDs carries (SQLite parses
+// numbered placeholders in time quadratic in their number).
+const lookupChunk = 50
+
+// storedIDs returns which of the entries' message ids are already in the table.
+func storedIDs(ctx context.Context, tx *sql.Tx, entries []Entry) (map[string]bool, error) {
+	stored := map[string]bool{}
+	for start := 0; start < len(entries); start += lookupChunk {
+		var args database.Args
+		marks := make([]string, 0, lookupChunk)
+		for _, e := range entries[start:min(start+lookupChunk, len(entries))] {
+			marks = append(marks, args.Add(e.MessageID))
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT message_id FROM audit_log WHERE message_id IN (`+strings.Join(marks, ", ")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("append audit records: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("append audit records: %w", err)
+			}
+			stored[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("append audit records: %w", err)
+		}
+	}
+	return stored, nil
+}
+
+// Stored reports whether a record carried by messageID is in the log. It reads without
+// taking the append lock.
+func (s *Store) Stored(ctx context.Context, messageID string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM audit_log WHERE message_id = $1`, messageID).Scan(&one)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	}
+	return false, fmt.Errorf("look up audit record %s: %w", messageID, err)
+}
+
 const columns = `id, message_id, plugin, event_id, severity, status, actor_id, occurred_at, recorded_at, record, prev_hash, hash`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -206,6 +370,13 @@ func scanEntry(row scanner) (Entry, error) {
 // id, so that redeliveries are harmless. A payload that is not a record is an error (the bus
 // retries it, then dead-letters it).
 func (s *Store) Handle(ctx context.Context, e eventsvc.Event) error {
+	// The writer ([Writer]) publishes the rows it has committed: most events arrive here
+	// already stored, and a read tells so without queueing on the append lock.
+	if stored, err := s.Stored(ctx, e.ID); err != nil {
+		return err
+	} else if stored {
+		return nil
+	}
 	rec, err := ParseRecord(e.Payload)
 	if err != nil {
 		return fmt.Errorf("audit event %s: %w", e.ID, err)
@@ -326,14 +497,20 @@ const verifyBatch = 500
 
 // Verify checks the whole chain in id order: ids count from 1 without gaps, each row's
 // prev_hash is the previous row's hash, and each row's hash matches its content ([Hash]).
-// It reports the first row that fails. Removing rows from the end of the chain cannot be
-// detected from the chain alone.
-func Verify(ctx context.Context, db *database.DB) (VerifyResult, error) {
+// It reports the first row that fails. The chain alone cannot show that rows were removed
+// from its end, or that every row from some point on was rewritten and re-hashed; each
+// checkpoint kept outside the database closes that gap up to its row: the log must have at
+// least cp.Rows rows, and row cp.Rows must have cp.Hash.
+func Verify(ctx context.Context, db *database.DB, checkpoints ...Checkpoint) (VerifyResult, error) {
 	var res VerifyResult
 	prevID, prevHash := int64(0), GenesisHash
 	broken := func(id int64, reason string) (VerifyResult, error) {
 		res.OK, res.FirstBrokenID, res.Reason = false, &id, reason
 		return res, nil
+	}
+	at := map[int64][]Checkpoint{}
+	for _, cp := range checkpoints {
+		at[cp.Rows] = append(at[cp.Rows], cp)
 	}
 	for {
 		rows, err := db.QueryContext(ctx, `SELECT `+columns+` FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2`, prevID, verifyBatch)
@@ -363,11 +540,22 @@ func Verify(ctx context.Context, db *database.DB) (VerifyResult, error) {
 			case Hash(e.PrevHash, e) != e.Hash:
 				return broken(e.ID, "the row's content does not match its hash (edited)")
 			}
+			for _, cp := range at[e.ID] {
+				if cp.Hash != e.Hash {
+					return broken(e.ID, fmt.Sprintf("the row's hash differs from checkpoint %s (rows up to %d were rewritten)", cp, e.ID))
+				}
+			}
 			prevID, prevHash = e.ID, e.Hash
 		}
 		if len(batch) < verifyBatch {
-			res.OK = true
-			return res, nil
+			break
 		}
 	}
+	for _, cp := range checkpoints {
+		if cp.Rows > prevID {
+			return broken(prevID+1, fmt.Sprintf("checkpoint %s recorded %d rows, the log has %d (truncated)", cp, cp.Rows, prevID))
+		}
+	}
+	res.OK = true
+	return res, nil
 }
