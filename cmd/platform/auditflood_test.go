@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/testenv"
+
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -49,10 +51,7 @@ func TestAuditSurvivesDenialFloodAndKill(t *testing.T) {
 		"kafka+postgres": func(t *testing.T) (string, database.Config) {
 			brokers := os.Getenv("PLATFORM_TEST_KAFKA_BROKERS")
 			if brokers == "" {
-				if databasetest.RequireRealServices() {
-					t.Fatal("PLATFORM_TEST_KAFKA_BROKERS is not set but PLATFORM_REQUIRE_REAL_SERVICES=1: start Kafka with scripts/services up")
-				}
-				t.Skip("PLATFORM_TEST_KAFKA_BROKERS is not set; run the tests with make test to include Kafka")
+				testenv.Missing(t, "PLATFORM_TEST_KAFKA_BROKERS is not set: run the tests with make test, or start Kafka with scripts/services up")
 			}
 			cfg := databasetest.PostgresConfig(t)
 			prefix := fmt.Sprintf("auditflood-%d.", time.Now().UnixNano())
