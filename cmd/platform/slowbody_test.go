@@ -32,7 +32,7 @@ func slowServer(t *testing.T, server string) (port int) {
 	t.Helper()
 	port = freePort(t)
 	cfg := writeConfig(t, fmt.Sprintf("backend:\n  listen:\n    port: %d\n  database:\n    connection: %s\n  server:\n%s"+
-		"events:\n  http:\n    topics: [github]\n  modules:\n    github:\n      webhookSecret: slow-body-test\n",
+		"events:\n  http:\n    topics: [github]\n  modules:\n    github:\n      webhookSecret: slow-body-test-secret\n",
 		port, filepath.Join(t.TempDir(), "db.sqlite"), server))
 	p := start(t, "--config", cfg)
 	waitLive(t, port)
