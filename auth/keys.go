@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // signingKey is this instance's private key. It lives in memory only.
@@ -54,13 +57,17 @@ type keyring struct {
 	cacheMu sync.RWMutex
 	cache   map[string]verifyKey
 
-	stopOnce sync.Once
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	// loop rotates and purges between start and stop.
+	loop *background.Loop
 }
 
-func newKeyring(store Store, rotation, maxTokenLife time.Duration, now func() time.Time, log zerolog.Logger) *keyring {
-	return &keyring{
+// keyMaintenanceTimeout bounds one rotation-and-purge round.
+const keyMaintenanceTimeout = time.Minute
+
+// newKeyring returns a keyring; failed rounds of rotation and purge are counted on reg (loop
+// auth.keys), which may be nil.
+func newKeyring(store Store, rotation, maxTokenLife time.Duration, now func() time.Time, log zerolog.Logger, reg prometheus.Registerer) *keyring {
+	k := &keyring{
 		store:        store,
 		rotation:     rotation,
 		lifetime:     max(3*rotation, rotation+maxTokenLife+Leeway),
@@ -68,8 +75,10 @@ func newKeyring(store Store, rotation, maxTokenLife time.Duration, now func() ti
 		now:          now,
 		log:          log,
 		cache:        map[string]verifyKey{},
-		stop:         make(chan struct{}),
 	}
+	k.loop = background.New("auth.keys", k.tick(), k.maintain,
+		background.WithTimeout(keyMaintenanceTimeout), background.WithLogger(log), background.WithRegisterer(reg))
+	return k
 }
 
 // signer returns the key to sign with now, making (and publishing) a new one when there is
@@ -176,38 +185,29 @@ func (k *keyring) tick() time.Duration {
 	return min(max(k.rotation/4, time.Second), 5*time.Minute)
 }
 
+// maintain is one round of the background loop: rotate when due, purge expired keys.
+func (k *keyring) maintain(ctx context.Context) error {
+	var errs []error
+	if _, err := k.signer(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("signing key rotation: %w", err))
+	}
+	if n, err := k.purge(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("public key purge: %w", err))
+	} else if n > 0 {
+		k.log.Info().Int64("purged", n).Msg("expired public keys purged")
+	}
+	return errors.Join(errs...)
+}
+
 // start makes the first key (so that a database that refuses it fails start-up), then
-// rotates and purges on a goroutine of its own until stopKeys.
+// rotates and purges in the background (see internal/background) until stop.
 func (k *keyring) start(ctx context.Context) error {
 	if _, err := k.signer(ctx); err != nil {
 		return err
 	}
-	k.wg.Go(func() {
-		t := time.NewTicker(k.tick())
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-			case <-k.stop:
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if _, err := k.signer(ctx); err != nil {
-				k.log.Error().Err(err).Msg("signing key rotation failed; will retry")
-			}
-			if n, err := k.purge(ctx); err != nil {
-				k.log.Error().Err(err).Msg("public key purge failed; will retry")
-			} else if n > 0 {
-				k.log.Info().Int64("purged", n).Msg("expired public keys purged")
-			}
-			cancel()
-		}
-	})
-	return nil
+	return k.loop.Start(ctx)
 }
 
-// stopKeys ends the background loop; it may be called more than once.
-func (k *keyring) stopKeys() {
-	k.stopOnce.Do(func() { close(k.stop) })
-	k.wg.Wait()
-}
+// stop ends the background loop: a round under way is cancelled, and stop waits for it until
+// ctx ends, no longer. It may be called more than once.
+func (k *keyring) stop(ctx context.Context) error { return k.loop.Stop(ctx) }

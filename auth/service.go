@@ -37,7 +37,7 @@ type Options struct {
 	AuditLog eventsvc.Publisher
 	// Logger receives operational logs (never a token or secret).
 	Logger zerolog.Logger
-	// Registerer, when set, receives the audit metrics.
+	// Registerer, when set, receives the audit metrics and counts failed key rotations.
 	Registerer prometheus.Registerer
 	// BaseURL is backend.baseUrl; user tokens are issued by BaseURL/api/auth (the iss
 	// claim), which every instance sharing the database must agree on.
@@ -147,7 +147,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{
 		store:            o.Store,
-		keys:             newKeyring(o.Store, o.KeyRotation, max(expiration, ServiceTokenLifetime), o.Clock, o.Logger),
+		keys:             newKeyring(o.Store, o.KeyRotation, max(expiration, ServiceTokenLifetime), o.Clock, o.Logger, o.Registerer),
 		auditor:          auditor,
 		log:              o.Logger,
 		now:              o.Clock,
@@ -185,8 +185,7 @@ func (s *Service) Start(ctx context.Context) error {
 
 // Stop ends key rotation and publishes the audit records still queued.
 func (s *Service) Stop(ctx context.Context) error {
-	s.keys.stopKeys()
-	return s.auditor.Stop(ctx)
+	return errors.Join(s.keys.stop(ctx), s.auditor.Stop(ctx))
 }
 
 // RotateKey replaces the signing key now. Tokens signed before stay valid until they

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx"
+
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // Reader reads the data of url locations of the hosts it knows (providers/github contributes
@@ -73,13 +75,29 @@ type Locations struct {
 	log     zerolog.Logger
 
 	configured []LocationConfig
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	// pending are the configured locations not read yet; only the loop uses it.
+	pending []LocationConfig
+	// loop reads the pending locations, now and every locationRetry, until none is left.
+	loop *background.Loop
 }
 
-// NewLocations returns the location service; file targets are relative to baseDir.
-func NewLocations(store *Store, readers []Reader, configured []LocationConfig, baseDir string, log zerolog.Logger) *Locations {
-	return &Locations{store: store, readers: readers, configured: configured, baseDir: baseDir, log: log, stop: make(chan struct{})}
+// Reading configured locations: each read may take locationTimeout; those that fail are
+// read again after locationRetry.
+const (
+	locationTimeout = time.Minute
+	locationRetry   = time.Minute
+)
+
+// NewLocations returns the location service; file targets are relative to baseDir. Failed
+// reads of configured locations are counted on reg (loop catalog.locations); reg may be nil.
+func NewLocations(store *Store, readers []Reader, configured []LocationConfig, baseDir string, log zerolog.Logger, reg prometheus.Registerer) *Locations {
+	l := &Locations{
+		store: store, readers: readers, configured: configured, baseDir: baseDir, log: log,
+		pending: append([]LocationConfig(nil), configured...),
+	}
+	l.loop = background.New("catalog.locations", locationRetry, l.readPending,
+		background.Immediately(), background.WithLogger(log), background.WithRegisterer(reg))
+	return l
 }
 
 func providerOf(id string) string { return "location:" + id }
@@ -249,37 +267,37 @@ func configuredID(c LocationConfig) string {
 }
 
 // Start reads the configured locations in the background, retrying those that fail every
-// minute; a failure is logged, never fatal to start-up.
-func (l *Locations) Start(context.Context) error {
+// minute until each was read; a failure is logged, never fatal to start-up.
+func (l *Locations) Start(ctx context.Context) error {
 	if len(l.configured) == 0 {
 		return nil
 	}
-	l.wg.Go(func() {
-		pending := append([]LocationConfig(nil), l.configured...)
-		for len(pending) > 0 {
-			var failed []LocationConfig
-			for _, c := range pending {
-				loc := Location{ID: configuredID(c), Type: c.Type, Target: c.Target}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				err := l.ensureConfigured(ctx, loc)
-				cancel()
-				if err != nil {
-					l.log.Error().Err(err).Str("location", c.Target).Msg("configured location not read; will retry")
-					failed = append(failed, c)
-				}
+	return l.loop.Start(ctx)
+}
+
+// readPending reads the configured locations not read yet; it returns their errors, or
+// background.ErrFinished once every one was read.
+func (l *Locations) readPending(ctx context.Context) error {
+	var failed []LocationConfig
+	var errs []error
+	for _, c := range l.pending {
+		loc := Location{ID: configuredID(c), Type: c.Type, Target: c.Target}
+		rctx, cancel := context.WithTimeout(ctx, locationTimeout)
+		err := l.ensureConfigured(rctx, loc)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // stopping: the rest stays pending
 			}
-			pending = failed
-			if len(pending) == 0 {
-				return
-			}
-			select {
-			case <-time.After(time.Minute):
-			case <-l.stop:
-				return
-			}
+			failed = append(failed, c)
+			errs = append(errs, fmt.Errorf("configured location %s: %w", c.Target, err))
 		}
-	})
-	return nil
+	}
+	l.pending = failed
+	if len(failed) == 0 {
+		return background.ErrFinished
+	}
+	return errors.Join(errs...)
 }
 
 func (l *Locations) ensureConfigured(ctx context.Context, loc Location) error {
@@ -295,9 +313,6 @@ func (l *Locations) ensureConfigured(ctx context.Context, loc Location) error {
 	return nil
 }
 
-// Stop ends the retries of configured locations.
-func (l *Locations) Stop(context.Context) error {
-	close(l.stop)
-	l.wg.Wait()
-	return nil
-}
+// Stop ends the retries of configured locations: a read under way is cancelled, and Stop
+// waits for it until ctx ends, no longer.
+func (l *Locations) Stop(ctx context.Context) error { return l.loop.Stop(ctx) }

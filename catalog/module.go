@@ -3,6 +3,7 @@ package catalog
 import (
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx"
 
@@ -23,8 +24,9 @@ type Params struct {
 	Publisher  eventsvc.Publisher
 	Logger     zerolog.Logger
 	Locations  LocationsConfig
-	Extensions []ModelExtension `group:"catalog.model"`
-	Readers    []Reader         `group:"catalog.readers"`
+	Extensions []ModelExtension      `group:"catalog.model"`
+	Readers    []Reader              `group:"catalog.readers"`
+	Registerer prometheus.Registerer `optional:"true"`
 }
 
 // Module provides the catalog Store and Locations (reading catalog.locations in the
@@ -45,7 +47,7 @@ var Module = fx.Module("catalog",
 			if err != nil {
 				return nil, nil, err
 			}
-			locs := NewLocations(store, p.Readers, p.Locations, wd, log)
+			locs := NewLocations(store, p.Readers, p.Locations, wd, log, p.Registerer)
 			p.Lifecycle.Append(fx.StartStopHook(locs.Start, locs.Stop))
 			return store, locs, nil
 		},

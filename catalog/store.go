@@ -16,6 +16,7 @@ import (
 
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // Topics of the change stream.
@@ -418,7 +419,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // publish puts the changes on the change stream. The database is the record: a change that
 // cannot be published after a few tries is logged, and the next change of the entity
-// carries its whole state again.
+// carries its whole state again. Each try runs even when ctx has ended (the change is
+// committed), but the waits between tries end with ctx: a handler or loop being stopped, or
+// a request whose caller left, does not wait for them.
 func (s *Store) publish(ctx context.Context, upserted []Entity, deleted []deletedEntity) {
 	send := func(e eventsvc.Event) {
 		var err error
@@ -426,10 +429,12 @@ func (s *Store) publish(ctx context.Context, upserted []Entity, deleted []delete
 			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			err = s.pub.Publish(pctx, e)
 			cancel()
-			if err == nil || errors.Is(err, eventsvc.ErrClosed) {
+			if err == nil || errors.Is(err, eventsvc.ErrClosed) || try == 2 {
 				break
 			}
-			time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+			if background.Sleep(ctx, time.Duration(try+1)*100*time.Millisecond) != nil {
+				break
+			}
 		}
 		if err != nil {
 			s.log.Error().Err(err).Str("topic", e.Topic).Str("entity", e.Key).Msg("catalog change not published")

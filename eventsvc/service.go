@@ -227,8 +227,12 @@ func (s *Service) forget(r *Running) {
 }
 
 // Redeliver hands e to the subscription's handler again, outside the bus (a dead-letter
-// replay), with the subscription's retry policy. done is called with nil once the event was
-// handled or dead-lettered again, or with an error when the subscription stopped first.
+// replay), with the subscription's retry policy. It goes through the subscription's per-key
+// exclusion: while a live event with the same topic and key is being handled (retry waits
+// included), the replay waits for it, and live events of the key wait for the replay. done
+// is called with nil once the event was handled or dead-lettered again, or with an error when
+// the subscription stopped first. Only this process's deliveries are excluded: with a bus
+// shared by several instances, a live event of the key may be handled by another one.
 func (s *Service) Redeliver(subscription string, e Event, done func(error)) error {
 	s.mu.Lock()
 	r := s.running[subscription]

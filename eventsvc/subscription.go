@@ -12,6 +12,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx"
+
+	"github.com/stagebus/stagebus/eventsvc/internal/lanes"
 )
 
 // Handler handles one event. Returning an error (or panicking) makes the bus try again later;
@@ -95,6 +97,10 @@ type Running struct {
 	log        zerolog.Logger
 	sem        chan struct{}
 	metrics    map[string]*subscriptionMetrics // by topic; fixed after start
+	// keys holds each (topic, key) being handled, live or replayed: the backend's lanes
+	// hand over one live event per key at a time, and keys makes replays (which do not come
+	// through the backend) wait for it, and live events for them.
+	keys lanes.Keys
 
 	// base is the parent of handler contexts; cancelled only when Close gives up waiting.
 	base       context.Context
@@ -172,14 +178,22 @@ func (r *Running) Close(ctx context.Context) error {
 	return r.closeErr
 }
 
-// process runs the handler with retries and dead-letters the event after the last attempt.
-// It returns nil once the event is handled or dead-lettered (the backend then acks it), or
+// process runs the handler with retries and dead-letters the event after the last attempt,
+// holding the event's key (topic and key) throughout, so that a replay and a live event with
+// the same key never run at once. It returns nil once the event is handled or dead-lettered (the backend then acks it), or
 // errStopping when the subscription stops first (the backend then nacks it).
 func (r *Running) process(ev Event, msg *message.Message) error {
 	select {
 	case <-r.stopping: // checked first: a select picks at random among ready cases
 		return errStopping
 	default:
+	}
+	if ev.Key != "" { // taken before a concurrency slot: a waiting replay holds none
+		release, ok := r.keys.Acquire(ev.Topic+"\x00"+ev.Key, r.stopping)
+		if !ok {
+			return errStopping
+		}
+		defer release()
 	}
 	select {
 	case r.sem <- struct{}{}:

@@ -1,6 +1,7 @@
 package deadletter
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx"
 
@@ -10,15 +11,25 @@ import (
 	"github.com/stagebus/stagebus/httpserver"
 )
 
+// storeParams are the fx inputs of the Store.
+type storeParams struct {
+	fx.In
+	Lifecycle  fx.Lifecycle
+	DB         *database.DB
+	Config     Config
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer `optional:"true"`
+}
+
 // Module provides the Store (as eventsvc.DeadLetterStore), its migration, its purge
 // schedule and its routes.
 var Module = fx.Module("eventsvc/deadletter",
 	config.Provide[Config]("events.deadLetters"),
 	database.AsMigrations(Migrations...),
 	fx.Provide(
-		func(lc fx.Lifecycle, db *database.DB, cfg Config, log zerolog.Logger) *Store {
-			s := NewStore(db, cfg, log.With().Str("module", "events.deadLetters").Logger())
-			lc.Append(fx.StartStopHook(s.Start, s.Stop))
+		func(p storeParams) *Store {
+			s := NewStore(p.DB, p.Config, p.Logger.With().Str("module", "events.deadLetters").Logger(), p.Registerer)
+			p.Lifecycle.Append(fx.StartStopHook(s.Start, s.Stop))
 			return s
 		},
 		func(s *Store) eventsvc.DeadLetterStore { return s },

@@ -9,15 +9,16 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // Config is events.deadLetters.
@@ -87,16 +88,22 @@ type Store struct {
 	db        *database.DB
 	retention time.Duration
 	log       zerolog.Logger
-
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// purger removes expired dead letters between Start and Stop.
+	purger *background.Loop
 }
 
 var _ eventsvc.DeadLetterStore = (*Store)(nil)
 
-// NewStore returns a store on db.
-func NewStore(db *database.DB, cfg Config, log zerolog.Logger) *Store {
-	return &Store{db: db, retention: cfg.Retention, log: log, stop: make(chan struct{})}
+// purgeTimeout bounds one purge.
+const purgeTimeout = time.Minute
+
+// NewStore returns a store on db. Failed purges are counted on reg (loop
+// events.deadLetters.purge); reg may be nil.
+func NewStore(db *database.DB, cfg Config, log zerolog.Logger, reg prometheus.Registerer) *Store {
+	s := &Store{db: db, retention: cfg.Retention, log: log}
+	s.purger = background.New("events.deadLetters.purge", s.purgeInterval(), s.purgeExpired,
+		background.Immediately(), background.WithTimeout(purgeTimeout), background.WithLogger(log), background.WithRegisterer(reg))
+	return s
 }
 
 // Add stores a dead letter.
@@ -264,32 +271,22 @@ func (s *Store) purgeInterval() time.Duration {
 	return min(max(s.retention/24, time.Minute), time.Hour)
 }
 
-// Start purges expired dead letters now and then on a schedule, until Stop.
-func (s *Store) Start(context.Context) error {
-	s.wg.Go(func() {
-		t := time.NewTicker(s.purgeInterval())
-		defer t.Stop()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if n, err := s.Purge(ctx, time.Now().Add(-s.retention)); err != nil {
-				s.log.Error().Err(err).Msg("dead-letter purge failed; will retry")
-			} else if n > 0 {
-				s.log.Info().Int64("purged", n).Msg("expired dead letters purged")
-			}
-			cancel()
-			select {
-			case <-t.C:
-			case <-s.stop:
-				return
-			}
-		}
-	})
+// purgeExpired is one iteration of the purge schedule.
+func (s *Store) purgeExpired(ctx context.Context) error {
+	n, err := s.Purge(ctx, time.Now().Add(-s.retention))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Info().Int64("purged", n).Msg("expired dead letters purged")
+	}
 	return nil
 }
 
-// Stop ends the purge schedule.
-func (s *Store) Stop(context.Context) error {
-	close(s.stop)
-	s.wg.Wait()
-	return nil
-}
+// Start purges expired dead letters now and then on a schedule, in the background, until
+// Stop.
+func (s *Store) Start(ctx context.Context) error { return s.purger.Start(ctx) }
+
+// Stop ends the purge schedule: a purge under way is cancelled, and Stop waits for it until
+// ctx ends, no longer.
+func (s *Store) Stop(ctx context.Context) error { return s.purger.Stop(ctx) }

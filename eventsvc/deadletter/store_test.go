@@ -28,7 +28,7 @@ func TestStoreContract(t *testing.T) {
 	t.Parallel()
 	databasetest.Each(t, deadletter.Migrations, func(t *testing.T, db *database.DB) {
 		ctx := context.Background()
-		s := deadletter.NewStore(db, deadletter.Config{Retention: 24 * time.Hour}, zerolog.Nop())
+		s := deadletter.NewStore(db, deadletter.Config{Retention: 24 * time.Hour}, zerolog.Nop(), nil)
 		base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 		for i := range 7 {
 			sub, topic := "sub-a", "github"

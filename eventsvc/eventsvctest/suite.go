@@ -56,6 +56,7 @@ func Run(t *testing.T, cfg Config) {
 		{"RetriesThenSuccess", s.retries},
 		{"DeadLetterAfterMaxAttempts", s.deadLetters},
 		{"OrderPerKey", s.orderPerKey},
+		{"ReplayWaitsForLiveKey", s.replayWaitsForLiveKey},
 		{"MetadataRoundTrip", s.metadata},
 		{"GracefulDrain", s.gracefulDrain},
 		{"RuntimeSubscribe", s.runtimeSubscribe},

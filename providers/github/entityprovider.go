@@ -5,19 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"path"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/stagebus/stagebus/catalog"
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // Sub-topics the entity provider follows.
@@ -94,24 +94,52 @@ type EntityProvider struct {
 	log     zerolog.Logger
 	repoRE  *regexp.Regexp
 	pattern string
-
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// loop runs the full sync on the schedule.
+	loop *background.Loop
 }
 
+// EntityProviderOption tunes an EntityProvider.
+type EntityProviderOption func(*entityProviderOptions)
+
+type entityProviderOptions struct {
+	registerer prometheus.Registerer
+}
+
+// WithRegisterer counts failed syncs in the background loops' error counter on reg (label
+// loop=github-provider:<id>).
+func WithRegisterer(reg prometheus.Registerer) EntityProviderOption {
+	return func(o *entityProviderOptions) { o.registerer = reg }
+}
+
+// Sync schedule: a full sync may take this long; after a failure the next one comes after
+// syncRetry, doubling up to the frequency; successful syncs are spread by up to syncJitter of
+// the frequency so that instances drift apart.
+const (
+	syncTimeout = 10 * time.Minute
+	syncRetry   = time.Minute
+	syncJitter  = 0.1
+)
+
 // NewEntityProvider returns the provider of one catalog.providers.github entry.
-func NewEntityProvider(id string, cfg ProviderConfig, is Integrations, store *catalog.Store, log zerolog.Logger) (*EntityProvider, error) {
+func NewEntityProvider(id string, cfg ProviderConfig, is Integrations, store *catalog.Store, log zerolog.Logger, opts ...EntityProviderOption) (*EntityProvider, error) {
 	in, ok := is.find(cfg.Host)
 	if !ok {
 		return nil, config.Problems{{Path: "catalog.providers.github." + id + ".host", Message: fmt.Sprintf("%s is not in integrations.github", cfg.Host)}}
 	}
-	return &EntityProvider{
+	var o entityProviderOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	p := &EntityProvider{
 		id: id, cfg: cfg, client: newClient(in), store: store,
 		log:     log.With().Str("provider", "github-provider:"+id).Logger(),
 		repoRE:  regexp.MustCompile(cfg.Filters.Repository),
 		pattern: strings.TrimPrefix(cfg.CatalogPath, "/"),
-		stop:    make(chan struct{}),
-	}, nil
+	}
+	p.loop = background.New(p.Name(), cfg.Schedule.Frequency, p.Sync,
+		background.Immediately(), background.WithJitter(syncJitter), background.WithBackoff(syncRetry),
+		background.WithTimeout(syncTimeout), background.WithLogger(p.log), background.WithRegisterer(o.registerer))
+	return p, nil
 }
 
 // Name is the provider name that owns the entities: github-provider:<id>.
@@ -372,36 +400,11 @@ func (p *EntityProvider) Sync(ctx context.Context) error {
 	return errors.Join(failed...)
 }
 
-// Start runs the full sync now and on the schedule, in the background; a failed sync is
-// logged and tried again sooner (1 minute, doubling up to the frequency), never fatal.
-func (p *EntityProvider) Start(context.Context) error {
-	p.wg.Go(func() {
-		retry := time.Minute
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			err := p.Sync(ctx)
-			cancel()
-			wait := p.cfg.Schedule.Frequency
-			if err != nil {
-				p.log.Error().Err(err).Dur("retry_in", retry).Msg("github sync failed")
-				wait, retry = retry, min(2*retry, p.cfg.Schedule.Frequency)
-			} else {
-				retry = time.Minute
-				wait += time.Duration(rand.Int64N(int64(wait / 10))) // spread instances apart
-			}
-			select {
-			case <-time.After(wait):
-			case <-p.stop:
-				return
-			}
-		}
-	})
-	return nil
-}
+// Start runs the full sync now and on the schedule, in the background (see
+// internal/background): a failed sync is logged and tried again sooner (1 minute, doubling up
+// to the frequency), never fatal.
+func (p *EntityProvider) Start(ctx context.Context) error { return p.loop.Start(ctx) }
 
-// Stop ends the schedule.
-func (p *EntityProvider) Stop(context.Context) error {
-	close(p.stop)
-	p.wg.Wait()
-	return nil
-}
+// Stop ends the schedule: a sync under way is cancelled, and Stop waits for it to return
+// until ctx ends, no longer.
+func (p *EntityProvider) Stop(ctx context.Context) error { return p.loop.Stop(ctx) }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // Integration is one entry of integrations.github: a GitHub or GitHub Enterprise host and how
@@ -137,12 +138,10 @@ func (c *client) get(ctx context.Context, u, accept string) ([]byte, http.Header
 			if wait > maxRateLimitWait {
 				return nil, nil, fmt.Errorf("GitHub %s rate limit: resets in %s", c.in.Host, wait.Round(time.Second))
 			}
-			select {
-			case <-time.After(wait):
-				continue
-			case <-ctx.Done():
-				return nil, nil, ctx.Err()
+			if err := background.Sleep(ctx, wait); err != nil {
+				return nil, nil, err
 			}
+			continue
 		}
 		return nil, nil, fmt.Errorf("GitHub %s: %s answered %d", c.in.Host, req.URL.Path, resp.StatusCode)
 	}

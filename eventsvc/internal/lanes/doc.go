@@ -10,4 +10,8 @@
 // consumer group's members share the work without ever holding two messages of one key at
 // once. Queues are unbounded: the producer decides how much to let in (the Kafka backend
 // bounds its window, the memory bus relies on its callers).
+//
+// [Keys] is the same promise for work that does not come through a dispatcher: a subscription
+// takes the key of every event it handles, so that a dead-letter replay waits for a live
+// event with its key, and the other way round.
 package lanes

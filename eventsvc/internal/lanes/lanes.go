@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // NackResendPause is how long a lane waits before handing a nacked message over again.
@@ -283,9 +285,7 @@ func (d *Dispatcher) deliver(i int, msg *message.Message) (*message.Message, boo
 		}
 		// Redeliver a fresh copy: a Watermill message is acked or nacked once.
 		msg = msg.Copy()
-		select {
-		case <-time.After(NackResendPause):
-		case <-d.closing:
+		if background.Sleep(d.base, NackResendPause) != nil { // d.base ends when the dispatcher closes
 			return nil, false
 		}
 	}

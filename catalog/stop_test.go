@@ -1,0 +1,55 @@
+package catalog_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stagebus/stagebus/catalog"
+	"github.com/stagebus/stagebus/database/databasetest"
+)
+
+// slowReader is a host that never answers: Read returns only when its context ends.
+type slowReader struct{ reached chan struct{} }
+
+func (slowReader) Reads(string) bool { return true }
+
+func (r slowReader) Read(ctx context.Context, _ string) ([]byte, error) {
+	select {
+	case r.reached <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestLocationsStopCancelsARead: Stop must not wait for a configured location's read that is
+// stuck on a slow host; it cancels the read and returns within its context.
+func TestLocationsStopCancelsARead(t *testing.T) {
+	t.Parallel()
+	store, _ := newStore(t, databasetest.SQLite(t, catalog.Migrations))
+	reader := slowReader{reached: make(chan struct{}, 1)}
+	locs := catalog.NewLocations(store, []catalog.Reader{reader},
+		[]catalog.LocationConfig{{Type: catalog.LocationURL, Target: "https://slow.test/acme/x/blob/main/catalog-info.yaml"}},
+		t.TempDir(), zerolog.Nop(), prometheus.NewRegistry())
+	require.NoError(t, locs.Start(context.Background()))
+	<-reader.reached
+
+	// Before Stop cancelled the read, it waited for the read's own one-minute timeout; the
+	// guard below sits well before that.
+	const stopTimeout = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- locs.Stop(ctx) }()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err, "the read ends when it is cancelled")
+	case <-time.After(stopTimeout + 14*time.Second): // a hang guard, not a speed assertion
+		t.Fatal("Locations.Stop is still waiting for the read long after its stop context ended")
+	}
+}
