@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // DedupMigrations create the delivery table.
@@ -65,6 +67,8 @@ type Dedup struct {
 	ops  chan *op
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// purger removes expired deliveries between Start and Stop.
+	purger *background.Loop
 }
 
 type opKind int
@@ -85,12 +89,17 @@ type op struct {
 	err   error
 }
 
-// NewDedup returns a deduplicator on db; Start runs its writer.
-func NewDedup(db *database.DB, retention time.Duration, log zerolog.Logger) *Dedup {
-	return &Dedup{
+// NewDedup returns a deduplicator on db; Start runs its writer and its hourly purge of
+// deliveries older than retention. Failed purges are counted on reg (loop
+// events.http.dedup.purge); reg may be nil.
+func NewDedup(db *database.DB, retention time.Duration, log zerolog.Logger, reg prometheus.Registerer) *Dedup {
+	d := &Dedup{
 		db: db, log: log, retention: retention, StaleAfter: time.Minute, now: time.Now,
 		ops: make(chan *op, 4*dedupBatch), stop: make(chan struct{}),
 	}
+	d.purger = background.New("events.http.dedup.purge", time.Hour, d.purge,
+		background.Immediately(), background.WithTimeout(time.Minute), background.WithLogger(log), background.WithRegisterer(reg))
+	return d
 }
 
 // ErrDedupStopped is returned once the deduplicator stopped.
@@ -138,17 +147,20 @@ func (d *Dedup) Release(ctx context.Context, topic, id string) error {
 }
 
 // Start runs the writer and the purge of expired deliveries until Stop.
-func (d *Dedup) Start(context.Context) error {
+func (d *Dedup) Start(ctx context.Context) error {
+	if err := d.purger.Start(ctx); err != nil {
+		return err
+	}
 	d.wg.Go(d.writer)
-	d.wg.Go(d.purger)
 	return nil
 }
 
-// Stop ends the writer after the operations already queued, and the purge.
-func (d *Dedup) Stop(context.Context) error {
+// Stop ends the writer after the operations already queued, and the purge: a purge under
+// way is cancelled, and Stop waits for it until ctx ends.
+func (d *Dedup) Stop(ctx context.Context) error {
 	close(d.stop)
 	d.wg.Wait()
-	return nil
+	return d.purger.Stop(ctx)
 }
 
 func (d *Dedup) writer() {
@@ -387,23 +399,15 @@ func queryKeys(ctx context.Context, tx txLike, q string, args []any, into map[ke
 	return rows.Err()
 }
 
-// purger removes deliveries older than the retention, hourly.
-func (d *Dedup) purger() {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		res, err := d.db.ExecContext(ctx, `DELETE FROM ingress_deliveries WHERE updated_at < $1`, d.now().Add(-d.retention).UnixMilli())
-		cancel()
-		if err != nil {
-			d.log.Error().Err(err).Msg("purging old delivery ids failed; will retry")
-		} else if n, _ := res.RowsAffected(); n > 0 {
-			d.log.Info().Int64("purged", n).Msg("old delivery ids purged")
-		}
-		select {
-		case <-t.C:
-		case <-d.stop:
-			return
-		}
+// purge is one iteration of the purge schedule: it removes deliveries older than the
+// retention.
+func (d *Dedup) purge(ctx context.Context) error {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM ingress_deliveries WHERE updated_at < $1`, d.now().Add(-d.retention).UnixMilli())
+	if err != nil {
+		return fmt.Errorf("purge old delivery ids: %w", err)
 	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		d.log.Info().Int64("purged", n).Msg("old delivery ids purged")
+	}
+	return nil
 }

@@ -26,7 +26,7 @@ func BenchmarkDedup(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	d := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop())
+	d := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop(), nil)
 	_ = d.Start(context.Background())
 	defer d.Stop(context.Background()) //nolint:errcheck
 	var n atomic.Int64

@@ -63,7 +63,7 @@ func TestDedupBadRowFailsAlone(t *testing.T) {
 	t.Parallel()
 	databasetest.Each(t, ingress.DedupMigrations, func(t *testing.T, db *database.DB) {
 		poisonRows(t, db)
-		d := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop()) // batches run directly, no writer
+		d := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop(), nil) // batches run directly, no writer
 
 		ids := []string{"ok-1", "poison", "ok-2", "poison-confirm", "ok-3"}
 		claims, errs := ingress.ClaimBatch(d, "github", ids...)

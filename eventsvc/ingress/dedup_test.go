@@ -16,7 +16,7 @@ import (
 
 func startDedup(t *testing.T, db *database.DB) *ingress.Dedup {
 	t.Helper()
-	d := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop())
+	d := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop(), nil)
 	require.NoError(t, d.Start(context.Background()))
 	t.Cleanup(func() { _ = d.Stop(context.Background()) })
 	return d
@@ -57,7 +57,7 @@ func TestDedupContract(t *testing.T) {
 		})
 
 		t.Run("a stale pending claim is taken over", func(t *testing.T) {
-			other := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop())
+			other := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop(), nil)
 			other.StaleAfter = time.Millisecond
 			require.NoError(t, other.Start(ctx))
 			defer other.Stop(ctx) //nolint:errcheck

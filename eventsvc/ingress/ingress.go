@@ -433,8 +433,8 @@ var Module = fx.Module("eventsvc/ingress",
 	config.Provide[Config]("events.http"),
 	database.AsMigrations(DedupMigrations...),
 	fx.Provide(
-		func(lc fx.Lifecycle, db *database.DB, cfg Config, log zerolog.Logger) *Dedup {
-			d := NewDedup(db, cfg.DedupRetention, log.With().Str("module", "events.http").Logger())
+		func(lc fx.Lifecycle, db *database.DB, cfg Config, log zerolog.Logger, reg prometheus.Registerer) *Dedup {
+			d := NewDedup(db, cfg.DedupRetention, log.With().Str("module", "events.http").Logger(), reg)
 			lc.Append(fx.StartStopHook(d.Start, d.Stop))
 			return d
 		},

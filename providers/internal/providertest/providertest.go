@@ -87,7 +87,7 @@ func NewIngress(t testing.TB, sources ...ingress.Source) *Ingress {
 		cfg.Topics = append(cfg.Topics, s.Topic)
 	}
 	require.NoError(t, cfg.Validate())
-	dedup := ingress.NewDedup(databasetest.SQLite(t, ingress.DedupMigrations), cfg.DedupRetention, zerolog.Nop())
+	dedup := ingress.NewDedup(databasetest.SQLite(t, ingress.DedupMigrations), cfg.DedupRetention, zerolog.Nop(), nil)
 	require.NoError(t, dedup.Start(context.Background()))
 	t.Cleanup(func() { _ = dedup.Stop(context.Background()) })
 	bus := &eventsvctest.Recorder{}

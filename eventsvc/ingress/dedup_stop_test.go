@@ -1,0 +1,48 @@
+package ingress_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/database/databasetest"
+	"github.com/stagebus/stagebus/eventsvc/ingress"
+)
+
+// TestDedupStopCancelsABlockedPurge: Stop must not wait for a purge of old delivery ids that is
+// stuck behind a lock held elsewhere; it cancels the purge and returns within its context.
+func TestDedupStopCancelsABlockedPurge(t *testing.T) {
+	t.Parallel()
+	databasetest.Each(t, ingress.DedupMigrations, func(t *testing.T, db *database.DB) {
+		tx, err := db.BeginTx(context.Background(), nil)
+		require.NoError(t, err)
+		defer tx.Rollback() //nolint:errcheck // the test's lock, released at the end
+		if db.Dialect() == database.Postgres {
+			_, err = tx.Exec(`LOCK TABLE ingress_deliveries IN ACCESS EXCLUSIVE MODE`)
+		} else {
+			_, err = tx.Exec(`DELETE FROM ingress_deliveries WHERE delivery_id = 'none'`)
+		}
+		require.NoError(t, err)
+
+		d := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop(), prometheus.NewRegistry())
+		require.NoError(t, d.Start(context.Background())) // purges at once: blocked by the lock
+
+		// Before, Stop waited for the purge's own one-minute timeout (or SQLite's busy timeout).
+		const stopTimeout = time.Second
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		stopped := make(chan error, 1)
+		go func() { stopped <- d.Stop(ctx) }()
+		select {
+		case err := <-stopped:
+			require.NoError(t, err, "the purge ends when it is cancelled")
+		case <-time.After(stopTimeout + 7*time.Second): // a hang guard, not a speed assertion
+			t.Fatal("Dedup.Stop is still waiting for the purge long after its stop context ended")
+		}
+	})
+}
