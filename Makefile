@@ -2,8 +2,9 @@
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST      := $(GO) test -race -count=1 -timeout 20m
+FUZZTIME    ?= 10s
 
-.PHONY: test check vet lint unit e2e e2e-run run bench
+.PHONY: test check vet lint unit e2e e2e-run run bench fuzz
 
 ## test: start the test services (PostgreSQL, Kafka), run vet, staticcheck and every test with
 ## the services' URLs exported, then stop what was started (KEEP_SERVICES=1 keeps them).
@@ -43,3 +44,19 @@ bench:
 ## run: Stagebus on the embedded defaults (same as go run ./cmd/platform).
 run:
 	$(GO) run ./cmd/platform
+
+## fuzz: every fuzz target of the repository, one at a time (go test -fuzz takes one target
+## per run), each for FUZZTIME (default 10s). Targets are discovered with go test -list in
+## each package whose tests declare a Fuzz function, so new ones are picked up; the first
+## failure stops the run (the failing input is written under the package's testdata/fuzz).
+fuzz:
+	@set -e; n=0; \
+	for dir in $$(grep -rlE --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz[A-Z_0-9]' . | xargs -n1 dirname | sort -u); do \
+		list=$$($(GO) test -list '^Fuzz' $$dir) || { echo "$$list"; exit 1; }; \
+		for target in $$(echo "$$list" | grep '^Fuzz' || true); do \
+			echo "== $$dir $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir; \
+			n=$$((n+1)); \
+		done; \
+	done; \
+	echo "fuzz: $$n targets passed, $(FUZZTIME) each"
