@@ -130,6 +130,13 @@ func New(o Options) (*Service, error) {
 			}
 		}
 	}
+	for _, weak := range WeakStaticTokens(o.ExternalAccess) {
+		if o.Environment != config.Development {
+			errs = append(errs, errors.New(weak))
+			continue
+		}
+		o.Logger.Warn().Msg(weak + " (accepted only because auth.environment is development)")
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -144,7 +151,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{
 		store:            o.Store,
-		keys:             newKeyring(o.Store, o.KeyRotation, max(expiration, ServiceTokenLifetime), o.Clock, o.Logger),
+		keys:             newKeyring(o.Store, o.Environment, o.KeyRotation, max(expiration, ServiceTokenLifetime), o.Clock, o.Logger),
 		auditor:          auditor,
 		log:              o.Logger,
 		now:              o.Clock,
