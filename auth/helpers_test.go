@@ -88,6 +88,7 @@ func newFixture(t *testing.T, mutate func(o *auth.Options)) *fixture {
 	}
 	svc, err := auth.New(o)
 	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, svc.Stop(context.Background())) }) // ends JWKS refreshes
 	f.svc, f.env = svc, o.Environment
 	srv, err := httpserver.New(httpserver.Params{
 		Listen:        httpserver.Listen{Host: "127.0.0.1"},
