@@ -234,8 +234,8 @@ func (r *remoteKeySet) lookup(ctx context.Context, kid, alg, pinned string) (any
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	key, err := r.match(kid, alg, pinned)
-	if !errors.Is(err, errUnknownKey) || kid == "" {
+	key, listed, err := r.match(kid, alg, pinned)
+	if listed || kid == "" {
 		return key, err
 	}
 	r.mu.Lock()
@@ -255,7 +255,8 @@ func (r *remoteKeySet) lookup(ctx context.Context, kid, alg, pinned string) (any
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return r.match(kid, alg, pinned)
+	key, _, err = r.match(kid, alg, pinned)
+	return key, err
 }
 
 // refresh has jwkset fetch the set again for kid, on the service's context.
@@ -276,11 +277,12 @@ func (r *remoteKeySet) refresh(kid string, done chan struct{}) {
 
 // match picks the cached keys for the kid (all keys when kid is "") that verify alg. It
 // fails with errUnknownKey when no signing key has the kid, errAlgorithmMismatch when one
-// has but not for alg.
-func (r *remoteKeySet) match(kid, alg, pinned string) (any, error) {
+// has but not for alg. listed reports whether the set has the kid at all (a key for
+// another use, say), in which case fetching it again would not help.
+func (r *remoteKeySet) match(kid, alg, pinned string) (key any, listed bool, err error) {
 	all, err := r.storage.KeyReadAll(r.ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var match []crypto.PublicKey
 	kidSeen := false
@@ -288,6 +290,7 @@ func (r *remoteKeySet) match(kid, alg, pinned string) (any, error) {
 		if kid != "" && j.Marshal().KID != kid {
 			continue
 		}
+		listed = true
 		pub, declared, ok := verifierOf(j)
 		if !ok {
 			continue
@@ -303,17 +306,17 @@ func (r *remoteKeySet) match(kid, alg, pinned string) (any, error) {
 	}
 	switch {
 	case len(match) == 1:
-		return match[0], nil
+		return match[0], listed, nil
 	case len(match) > 1:
 		ks := jwt.VerificationKeySet{}
 		for _, k := range match {
 			ks.Keys = append(ks.Keys, k)
 		}
-		return ks, nil
+		return ks, listed, nil
 	case kidSeen:
-		return nil, errAlgorithmMismatch
+		return nil, listed, errAlgorithmMismatch
 	}
-	return nil, errUnknownKey
+	return nil, listed, errUnknownKey
 }
 
 // verifierOf returns a JWKS entry's public key and the algorithm it is used with (the one it
