@@ -162,10 +162,9 @@ const (
 
 // remoteKeySet is an external issuer's JWKS.
 type remoteKeySet struct {
-	url      string
-	client   *http.Client
-	cooldown time.Duration
-	log      zerolog.Logger
+	url    string
+	client *http.Client
+	log    zerolog.Logger
 	// ctx is the service's own context, cancelled by Stop; wg counts the goroutines that
 	// fetch on it.
 	ctx context.Context
@@ -185,7 +184,7 @@ func newRemoteKeySet(ctx context.Context, wg *sync.WaitGroup, url string, client
 	limited := *client
 	limited.Transport = maxBodyTransport{base: client.Transport, limit: jwksMaxBytes}
 	return &remoteKeySet{
-		url: url, client: &limited, cooldown: cooldown, log: log, ctx: ctx, wg: wg,
+		url: url, client: &limited, log: log, ctx: ctx, wg: wg,
 		ready:   make(chan struct{}),
 		limiter: rate.NewLimiter(rate.Every(cooldown), 1),
 	}
