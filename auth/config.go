@@ -34,6 +34,10 @@ const (
 	DefaultGuestRef        = "user:development/guest"
 	// MinStaticTokenLength is the shortest static external-access token accepted.
 	MinStaticTokenLength = 22
+	// MinStaticTokenDistinct is the fewest different characters a static token may have.
+	// A random token of 22 base64 characters has fewer with a probability below 1e-12 (22 hex
+	// characters: about 1e-4); a letter repeated 22 times has one.
+	MinStaticTokenDistinct = 8
 )
 
 // Admins is auth.admins: the user entity refs (user:default/alice) that may call admin
@@ -255,7 +259,8 @@ type ExternalAccess struct {
 // own.
 type ExternalAccessOptions struct {
 	// Token (static) is the shared secret callers send as "Authorization: Bearer <token>":
-	// at least 22 characters, no whitespace.
+	// at least 22 characters of which at least 8 different, no whitespace. A weaker token is
+	// refused at start-up in production and only warned about in development.
 	Token config.Secret `yaml:"token"`
 	// Subject (static) names the caller in the service principal and the audit log.
 	Subject string `yaml:"subject"`
@@ -393,6 +398,30 @@ func (e ExternalAccess) Validate() error {
 		errs = append(errs, config.Fieldf("accessRestrictions", "must not be empty; leave it out for full access"))
 	}
 	return errors.Join(errs...)
+}
+
+// WeakStaticTokens returns one line for each static token of list that is guessable: fewer
+// than [MinStaticTokenDistinct] different characters (tokens shorter than
+// [MinStaticTokenLength] are refused by [ExternalAccess.Validate]). Each line names the
+// configuration key and the fix; no line contains the token. Production refuses such
+// tokens at start-up, development only warns.
+func WeakStaticTokens(list []ExternalAccess) []string {
+	var out []string
+	for i, e := range list {
+		if e.Type != ExternalStatic {
+			continue
+		}
+		distinct := map[rune]bool{}
+		for _, r := range e.Options.Token.Value() {
+			distinct[r] = true
+		}
+		if len(distinct) >= MinStaticTokenDistinct {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s.externalAccess[%d].options.token: is weak, it has only %d different characters; a static token needs at least %d characters of which at least %d different: generate one with openssl rand -base64 32",
+			BackendAuthPath, i, len(distinct), MinStaticTokenLength, MinStaticTokenDistinct))
+	}
+	return out
 }
 
 // Restrictions returns the route prefixes the entry admits, or nil for full access.

@@ -10,9 +10,12 @@
 // instance stores its public half in the database with an expiry of 3 × the rotation
 // (longer when auth.backstageTokenExpiration would let a token outlive that), so that every
 // instance sharing the database verifies every other's tokens; expired keys are purged.
-// Verifiers cache public keys and look an unknown kid up in the database. Rotation and the
-// purge run on a goroutine started by [Service.Start] and ended by [Service.Stop]; the
-// clock is injectable ([Options].Clock).
+// Verifiers cache public keys and look an unknown kid up in the database. Each stored key
+// records the auth.environment of the instance that made it, and verifies tokens only on
+// instances of that environment: a development instance sharing production's database
+// cannot mint tokens production accepts (401, reason audited), and the JWKS route serves
+// only its own environment's keys. Rotation and the purge run on a goroutine started by
+// [Service.Start] and ended by [Service.Stop]; the clock is injectable ([Options].Clock).
 //
 // # Tokens
 //
@@ -25,10 +28,14 @@
 //     sub (the calling module), aud (the target module: the segment after /api/ of the
 //     routes it serves, see [ModuleOf]), iat, exp (1h). Their principal is
 //     service "plugin:<sub>".
-//   - External access (backend.auth.externalAccess): static tokens (at least 22 characters,
-//     no whitespace; principal service <subject>) and JWKS issuers (principal
-//     service "external:[<subjectPrefix>:]<sub>"), each optionally restricted to route
-//     prefixes ([AccessRestriction]). An entry without accessRestrictions has full access.
+//   - External access (backend.auth.externalAccess): static tokens (at least 22 characters
+//     of which at least 8 different, no whitespace; a weaker one fails start-up in
+//     production and is warned about in development; principal service <subject>) and
+//     JWKS issuers (principal service "external:[<subjectPrefix>:]<sub>"), each optionally
+//     restricted to route prefixes ([AccessRestriction]). An entry without
+//     accessRestrictions has full access. Issuers' JWKS are fetched with keyfunc/jwkset in
+//     the background from [Service.Start] on, every 10 minutes, and for an unknown kid at
+//     most once per 30s, always on the service's own context (ended by [Service.Stop]).
 //
 // Verification refuses tokens over 32 KiB, pins ES256 for Stagebus's tokens (and the
 // configured or declared algorithm of a JWKS issuer; never none or HMAC), and checks typ,

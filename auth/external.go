@@ -3,20 +3,24 @@ package auth
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/stagebus/stagebus/httpserver"
 )
@@ -39,7 +43,9 @@ type externalEntry struct {
 	subjectPrefix string
 }
 
-func newExternalEntries(list []ExternalAccess, client *http.Client, now func() time.Time, log zerolog.Logger) []*externalEntry {
+// newExternalEntries prepares the entries; the JWKS of jwks entries are fetched on ctx
+// (the service's own) by goroutines counted in wg.
+func newExternalEntries(ctx context.Context, wg *sync.WaitGroup, list []ExternalAccess, client *http.Client, cooldown time.Duration, log zerolog.Logger) []*externalEntry {
 	out := make([]*externalEntry, 0, len(list))
 	for i, e := range list {
 		x := &externalEntry{label: fmt.Sprintf("externalAccess[%d]", i), typ: e.Type, restrictions: e.Restrictions()}
@@ -48,7 +54,7 @@ func newExternalEntries(list []ExternalAccess, client *http.Client, now func() t
 			x.tokenHash = sha256.Sum256([]byte(e.Options.Token.Value()))
 			x.subject = e.Options.Subject
 		case ExternalJWKS:
-			x.keys = &remoteKeySet{url: e.Options.URL, client: client, now: now, log: log.With().Str("jwks", x.label).Logger()}
+			x.keys = newRemoteKeySet(ctx, wg, e.Options.URL, client, cooldown, log.With().Str("jwks", x.label).Logger())
 			x.issuer, x.algorithm, x.audiences, x.subjectPrefix = e.Options.Issuer, e.Options.Algorithm, e.Options.Audience, e.Options.SubjectPrefix
 		}
 		out = append(out, x)
@@ -141,126 +147,229 @@ func (s *Service) verifyWith(ctx context.Context, e *externalEntry, tok string, 
 	}, nil
 }
 
-// JWKS fetching: keys are fetched lazily, kept at most jwksMaxAge, and fetched again for an
-// unknown kid at most once per jwksCooldown, so that tokens with made-up kids cannot make
-// Stagebus hammer the issuer.
+// External issuers' JWKS are fetched and cached by keyfunc/jwkset: first when the service
+// starts (or on first use when it is not started), again every jwksRefreshInterval in the
+// background, and for a kid the set does not have at most once per cooldown (30s), so that
+// tokens with made-up kids cannot make Stagebus hammer the issuer. Every fetch runs on the
+// service's own context with jwksFetchTimeout, never on a request's: a request that goes
+// away while a fetch runs abandons only its wait, and the fetch still fills the cache.
 const (
-	jwksMaxAge   = 10 * time.Minute
-	jwksCooldown = 30 * time.Second
-	jwksMaxBytes = 1 << 20
+	jwksRefreshInterval = 10 * time.Minute
+	jwksCooldown        = 30 * time.Second
+	jwksFetchTimeout    = 10 * time.Second
+	jwksMaxBytes        = 1 << 20
 )
 
-type remoteKey struct {
-	kid string
-	alg string
-	key crypto.PublicKey
-}
-
-// remoteKeySet is an external issuer's JWKS, cached.
+// remoteKeySet is an external issuer's JWKS.
 type remoteKeySet struct {
 	url    string
 	client *http.Client
-	now    func() time.Time
 	log    zerolog.Logger
+	// ctx is the service's own context, cancelled by Stop; wg counts the goroutines that
+	// fetch on it.
+	ctx context.Context
+	wg  *sync.WaitGroup
 
-	mu        sync.Mutex
-	keys      []remoteKey
-	fetched   time.Time
-	attempted time.Time
+	once    sync.Once
+	ready   chan struct{} // closed when storage is set
+	storage jwkset.Storage
+	limiter *rate.Limiter // unknown-kid refreshes; jwkset takes a token for each
+
+	mu       sync.Mutex    // guards inflight only; never held while fetching
+	inflight chan struct{} // closed when the unknown-kid refresh under way ends
+}
+
+func newRemoteKeySet(ctx context.Context, wg *sync.WaitGroup, url string, client *http.Client, cooldown time.Duration, log zerolog.Logger) *remoteKeySet {
+	// The body limit applies to every fetch, jwkset's included.
+	limited := *client
+	limited.Transport = maxBodyTransport{base: client.Transport, limit: jwksMaxBytes}
+	return &remoteKeySet{
+		url: url, client: &limited, log: log, ctx: ctx, wg: wg,
+		ready:   make(chan struct{}),
+		limiter: rate.NewLimiter(rate.Every(cooldown), 1),
+	}
+}
+
+// start begins the first fetch on a goroutine of its own (once); the returned channel is
+// closed when the key set can be read.
+func (r *remoteKeySet) start() <-chan struct{} {
+	r.once.Do(func() {
+		r.wg.Go(func() {
+			noError := true
+			kf, err := keyfunc.NewDefaultOverrideCtx(r.ctx, []string{r.url}, keyfunc.Override{
+				Client:                    r.client,
+				HTTPTimeout:               jwksFetchTimeout,
+				NoErrorReturnFirstHTTPReq: &noError, // an issuer that is down at start-up is retried later
+				RefreshInterval:           jwksRefreshInterval,
+				RefreshUnknownKID:         r.limiter,
+				RateLimitWaitMax:          jwksFetchTimeout, // bounds the refresh of an unknown kid too
+				RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
+					return func(_ context.Context, err error) {
+						if r.ctx.Err() == nil { // not stopping
+							r.log.Warn().Err(err).Str("url", u).Msg("cannot fetch the external issuer's JWKS")
+						}
+					}
+				},
+			})
+			if err != nil { // only for a URL that config validation lets through and jwkset refuses
+				r.log.Error().Err(err).Str("url", r.url).Msg("cannot set up the external issuer's JWKS")
+				r.storage = jwkset.NewMemoryStorage()
+			} else {
+				r.storage = kf.Storage()
+			}
+			close(r.ready)
+		})
+	})
+	return r.ready
 }
 
 // lookup returns the key (or keys, when the token names no kid) that can verify a token with
 // the kid and algorithm. pinned, when set, is the only algorithm accepted; otherwise each key
-// accepts its own declared (or usual) algorithm.
+// accepts its own declared (or usual) algorithm. A kid the set lacks refreshes it once per
+// cooldown; concurrent lookups share that refresh. ctx only bounds how long the caller waits.
 func (r *remoteKeySet) lookup(ctx context.Context, kid, alg, pinned string) (any, error) {
+	select {
+	case <-r.start():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	key, listed, err := r.match(kid, alg, pinned)
+	if listed || kid == "" {
+		return key, err
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.now()
-	stale := r.fetched.IsZero() || now.Sub(r.fetched) >= jwksMaxAge
-	if (stale || !r.hasLocked(kid)) && (r.attempted.IsZero() || now.Sub(r.attempted) >= jwksCooldown) {
-		r.attempted = now
-		if err := r.fetchLocked(ctx); err != nil {
-			r.log.Warn().Err(err).Str("url", r.url).Msg("cannot fetch the external issuer's JWKS")
-		} else {
-			r.fetched = now
+	done := r.inflight
+	if done == nil {
+		if r.limiter.Tokens() < 1 { // cooling down: refuse at once rather than queue
+			r.mu.Unlock()
+			return nil, errUnknownKey
 		}
+		done = make(chan struct{})
+		r.inflight = done
+		r.wg.Go(func() { r.refresh(kid, done) })
+	}
+	r.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	key, _, err = r.match(kid, alg, pinned)
+	return key, err
+}
+
+// refresh has jwkset fetch the set again for kid, on the service's context.
+func (r *remoteKeySet) refresh(kid string, done chan struct{}) {
+	defer func() {
+		r.mu.Lock()
+		r.inflight = nil
+		r.mu.Unlock()
+		close(done)
+	}()
+	ctx, cancel := context.WithTimeout(r.ctx, jwksFetchTimeout)
+	defer cancel()
+	// jwkset reads the kid, and for an unknown one takes a limiter token and refetches.
+	if _, err := r.storage.KeyRead(ctx, kid); err != nil && !errors.Is(err, jwkset.ErrKeyNotFound) {
+		r.log.Warn().Err(err).Str("url", r.url).Msg("cannot refresh the external issuer's JWKS")
+	}
+}
+
+// match picks the cached keys for the kid (all keys when kid is "") that verify alg. It
+// fails with errUnknownKey when no signing key has the kid, errAlgorithmMismatch when one
+// has but not for alg. listed reports whether the set has the kid at all (a key for
+// another use, say), in which case fetching it again would not help.
+func (r *remoteKeySet) match(kid, alg, pinned string) (key any, listed bool, err error) {
+	all, err := r.storage.KeyReadAll(r.ctx)
+	if err != nil {
+		return nil, false, err
 	}
 	var match []crypto.PublicKey
 	kidSeen := false
-	for _, k := range r.keys {
-		if kid != "" && k.kid != kid {
+	for _, j := range all {
+		if kid != "" && j.Marshal().KID != kid {
+			continue
+		}
+		listed = true
+		pub, declared, ok := verifierOf(j)
+		if !ok {
 			continue
 		}
 		kidSeen = true
-		want := k.alg
+		want := declared
 		if pinned != "" {
 			want = pinned
 		}
-		if want == alg && keyFitsAlgorithm(k.key, alg) {
-			match = append(match, k.key)
+		if want == alg && keyFitsAlgorithm(pub, alg) {
+			match = append(match, pub)
 		}
 	}
 	switch {
 	case len(match) == 1:
-		return match[0], nil
+		return match[0], listed, nil
 	case len(match) > 1:
 		ks := jwt.VerificationKeySet{}
 		for _, k := range match {
 			ks.Keys = append(ks.Keys, k)
 		}
-		return ks, nil
+		return ks, listed, nil
 	case kidSeen:
-		return nil, errAlgorithmMismatch
+		return nil, listed, errAlgorithmMismatch
 	}
-	return nil, errUnknownKey
+	return nil, listed, errUnknownKey
 }
 
-func (r *remoteKeySet) hasLocked(kid string) bool {
-	for _, k := range r.keys {
-		if k.kid == kid || kid == "" {
-			return true
-		}
+// verifierOf returns a JWKS entry's public key and the algorithm it is used with (the one it
+// declares, else its type's usual one: ES256/384/512 by curve, RS256, EdDSA). ok is false for
+// keys that cannot verify Stagebus's tokens: other uses than sig, RSA moduli under 2048 bits,
+// types other than EC, RSA and Ed25519.
+func verifierOf(j jwkset.JWK) (pub crypto.PublicKey, alg string, ok bool) {
+	m := j.Marshal()
+	if m.USE != "" && m.USE != jwkset.UseSig {
+		return nil, "", false
 	}
-	return false
+	key := j.Key()
+	if p, isPrivate := key.(interface{ Public() crypto.PublicKey }); isPrivate {
+		key = p.Public()
+	}
+	switch k := key.(type) {
+	case *ecdsa.PublicKey:
+		for _, c := range ecCurves {
+			if c.curve == k.Curve {
+				pub, alg = k, c.alg
+			}
+		}
+	case *rsa.PublicKey:
+		if k.N.BitLen() >= minRSABits && k.E >= 3 && k.E%2 == 1 {
+			pub, alg = k, "RS256"
+		}
+	case ed25519.PublicKey:
+		pub, alg = k, "EdDSA"
+	}
+	if pub == nil {
+		return nil, "", false
+	}
+	if m.ALG != "" {
+		alg = string(m.ALG)
+	}
+	return pub, alg, true
 }
 
-// fetchLocked replaces the cached keys with the issuer's current set. Keys that cannot be
-// used (unsupported types, weak RSA, encryption keys) are skipped.
-func (r *remoteKeySet) fetchLocked(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
-	if err != nil {
-		return fmt.Errorf("fetch JWKS: %w", err)
+// maxBodyTransport fails the reading of a response body past limit bytes, so that an issuer
+// cannot make Stagebus buffer an unbounded JWKS.
+type maxBodyTransport struct {
+	base  http.RoundTripper
+	limit int64
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t maxBodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("fetch JWKS: %w", err)
+	resp, err := base.RoundTrip(req)
+	if err == nil {
+		resp.Body = http.MaxBytesReader(nil, resp.Body, t.limit)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch JWKS: status %d", resp.StatusCode)
-	}
-	var set JWKS
-	if err := json.NewDecoder(io.LimitReader(resp.Body, jwksMaxBytes)).Decode(&set); err != nil {
-		return fmt.Errorf("fetch JWKS: decode: %w", err)
-	}
-	keys := make([]remoteKey, 0, len(set.Keys))
-	for _, j := range set.Keys {
-		if j.Use != "" && j.Use != "sig" {
-			continue
-		}
-		pub, err := j.PublicKey()
-		if err != nil {
-			r.log.Debug().Err(err).Msg("skipping an unusable JWKS key")
-			continue
-		}
-		keys = append(keys, remoteKey{kid: j.Kid, alg: j.DefaultAlgorithm(), key: pub})
-	}
-	if len(keys) == 0 {
-		return errors.New("fetch JWKS: no usable signing keys")
-	}
-	r.keys = keys
-	return nil
+	return resp, err
 }

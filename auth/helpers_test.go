@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stagebus/stagebus/auth"
+	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	"github.com/stagebus/stagebus/httpserver"
 )
@@ -70,6 +71,7 @@ type fixture struct {
 	store auth.Store
 	clock *clock
 	srv   *httpserver.Server
+	env   config.Environment
 }
 
 // newFixture builds an unstarted Service (its audit records are published synchronously) on
@@ -86,7 +88,8 @@ func newFixture(t *testing.T, mutate func(o *auth.Options)) *fixture {
 	}
 	svc, err := auth.New(o)
 	require.NoError(t, err)
-	f.svc = svc
+	t.Cleanup(func() { require.NoError(t, svc.Stop(context.Background())) }) // ends JWKS refreshes
+	f.svc, f.env = svc, o.Environment
 	srv, err := httpserver.New(httpserver.Params{
 		Listen:        httpserver.Listen{Host: "127.0.0.1"},
 		Logger:        zerolog.Nop(),
@@ -162,8 +165,8 @@ func (f *fixture) userToken(ref string) string {
 	return tok.Token
 }
 
-// forger holds a key whose public half is in the store, as another instance's would be, so
-// that tests can sign tokens with any header and claims.
+// forger holds a key whose public half is in the store, as another instance's of the same
+// environment would be, so that tests can sign tokens with any header and claims.
 type forger struct {
 	kid  string
 	priv *ecdsa.PrivateKey
@@ -172,7 +175,7 @@ type forger struct {
 func (f *fixture) forger(expires time.Time) forger {
 	f.t.Helper()
 	g := newForger(f.t)
-	require.NoError(f.t, f.store.AddPublicKey(context.Background(), auth.PublicKey{JWK: jwkOf(f.t, g.kid, &g.priv.PublicKey), CreatedAt: f.clock.Now(), ExpiresAt: expires}))
+	require.NoError(f.t, f.store.AddPublicKey(context.Background(), auth.PublicKey{JWK: jwkOf(f.t, g.kid, &g.priv.PublicKey), Environment: f.env, CreatedAt: f.clock.Now(), ExpiresAt: expires}))
 	return g
 }
 

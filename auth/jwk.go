@@ -12,8 +12,9 @@ import (
 	"math/big"
 )
 
-// JWK is a public JSON Web Key (RFC 7517) as served at /api/auth/.well-known/jwks.json and
-// read from external issuers. Private members are never part of it.
+// JWK is a public JSON Web Key (RFC 7517) of a Stagebus signing key, as stored and served at
+// /api/auth/.well-known/jwks.json. Private members are never part of it. (External issuers'
+// keys are read by jwkset.)
 type JWK struct {
 	Kty string `json:"kty"`
 	Kid string `json:"kid,omitempty"`
@@ -53,7 +54,7 @@ func ecJWK(kid string, pub *ecdsa.PublicKey) (JWK, error) {
 	return JWK{Kty: "EC", Kid: kid, Alg: "ES256", Use: "sig", Crv: "P-256", X: enc(b[1 : 1+size]), Y: enc(b[1+size:])}, nil
 }
 
-// minRSABits is the smallest RSA modulus accepted from external issuers.
+// minRSABits is the smallest RSA modulus accepted.
 const minRSABits = 2048
 
 // PublicKey decodes the key. It checks that EC points lie on their curve and that RSA
@@ -96,23 +97,6 @@ func (j JWK) PublicKey() (crypto.PublicKey, error) {
 		return ed25519.PublicKey(x), nil
 	}
 	return nil, fmt.Errorf("jwk %q: unsupported key type %q", j.Kid, j.Kty)
-}
-
-// DefaultAlgorithm returns the algorithm a key is used with: the one it declares, else its
-// type's usual one (ES256/384/512 by curve, RS256, EdDSA).
-func (j JWK) DefaultAlgorithm() string {
-	if j.Alg != "" {
-		return j.Alg
-	}
-	switch j.Kty {
-	case "EC":
-		return ecCurves[j.Crv].alg
-	case "RSA":
-		return "RS256"
-	case "OKP":
-		return "EdDSA"
-	}
-	return ""
 }
 
 // errAlgorithmMismatch means a key cannot verify the token's algorithm.

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/internal/background"
 )
 
@@ -28,6 +29,7 @@ type signingKey struct {
 // verifyKey is a public key from the store, decoded.
 type verifyKey struct {
 	pub     *ecdsa.PublicKey
+	env     config.Environment
 	expires time.Time
 }
 
@@ -37,11 +39,28 @@ var (
 	errKeyExpired = errors.New("signing key has expired")
 )
 
+// keyEnvironmentError means the key was made by an instance of another auth.environment
+// (or, when Made is "", before environments were recorded): it verifies nothing here.
+type keyEnvironmentError struct {
+	Made, Here config.Environment
+}
+
+// Error says which environment made the key; the text is the refusal reason.
+func (e *keyEnvironmentError) Error() string {
+	if e.Made == "" {
+		return fmt.Sprintf("token was signed by a key with no recorded auth.environment; this %s instance accepts only keys made in %s: get a new token", e.Here, e.Here)
+	}
+	return fmt.Sprintf("token was signed by an instance with auth.environment %s; this instance accepts only tokens minted in %s", e.Made, e.Here)
+}
+
 // keyring holds the instance's private key, rotates it, publishes public keys to the store,
 // and caches the public keys of every instance for verification. It is safe for concurrent
 // use.
 type keyring struct {
-	store    Store
+	store Store
+	// env is this instance's auth.environment: it is stored with every key made here, and
+	// only keys made in it verify tokens.
+	env      config.Environment
 	rotation time.Duration
 	// lifetime is how long a public key verifies after its creation: 3 × rotation, or longer
 	// when tokens signed at the end of the rotation period would outlive that.
@@ -64,11 +83,12 @@ type keyring struct {
 // keyMaintenanceTimeout bounds one rotation-and-purge round.
 const keyMaintenanceTimeout = time.Minute
 
-// newKeyring returns a keyring; failed rounds of rotation and purge are counted on reg (loop
-// auth.keys), which may be nil.
-func newKeyring(store Store, rotation, maxTokenLife time.Duration, now func() time.Time, log zerolog.Logger, reg prometheus.Registerer) *keyring {
+// newKeyring returns a keyring for the instances of env; failed rounds of rotation and purge
+// are counted on reg (loop auth.keys), which may be nil.
+func newKeyring(store Store, env config.Environment, rotation, maxTokenLife time.Duration, now func() time.Time, log zerolog.Logger, reg prometheus.Registerer) *keyring {
 	k := &keyring{
 		store:        store,
+		env:          env,
 		rotation:     rotation,
 		lifetime:     max(3*rotation, rotation+maxTokenLife+Leeway),
 		maxTokenLife: maxTokenLife,
@@ -121,11 +141,11 @@ func (k *keyring) rotateLocked(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := k.store.AddPublicKey(ctx, PublicKey{JWK: jwk, CreatedAt: now, ExpiresAt: key.expires}); err != nil {
+	if err := k.store.AddPublicKey(ctx, PublicKey{JWK: jwk, Environment: k.env, CreatedAt: now, ExpiresAt: key.expires}); err != nil {
 		return fmt.Errorf("publish signing key: %w", err)
 	}
 	k.cacheMu.Lock()
-	k.cache[key.kid] = verifyKey{pub: &priv.PublicKey, expires: key.expires}
+	k.cache[key.kid] = verifyKey{pub: &priv.PublicKey, env: k.env, expires: key.expires}
 	k.cacheMu.Unlock()
 	k.current = key
 	k.log.Info().Str("kid", key.kid).Time("expires", key.expires).Msg("signing key rotated")
@@ -133,7 +153,8 @@ func (k *keyring) rotateLocked(ctx context.Context, now time.Time) error {
 }
 
 // verificationKey returns the public key with the kid: from the cache, else from the store
-// (a key another instance made since). It fails with errUnknownKey or errKeyExpired.
+// (a key another instance made since). It fails with errUnknownKey, errKeyExpired, or a
+// *keyEnvironmentError when another auth.environment made the key.
 func (k *keyring) verificationKey(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
 	k.cacheMu.RLock()
 	vk, ok := k.cache[kid]
@@ -151,10 +172,13 @@ func (k *keyring) verificationKey(ctx context.Context, kid string) (*ecdsa.Publi
 		if err != nil || !isEC || ec.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("%w: stored key is not a P-256 key", errUnknownKey)
 		}
-		vk = verifyKey{pub: ec, expires: pk.ExpiresAt}
+		vk = verifyKey{pub: ec, env: pk.Environment, expires: pk.ExpiresAt}
 		k.cacheMu.Lock()
 		k.cache[kid] = vk
 		k.cacheMu.Unlock()
+	}
+	if vk.env != k.env {
+		return nil, &keyEnvironmentError{Made: vk.env, Here: k.env}
 	}
 	if !k.now().Before(vk.expires) {
 		return nil, errKeyExpired

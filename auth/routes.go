@@ -21,7 +21,7 @@ const (
 // Routes returns the auth routes:
 //
 //   - GET /api/auth/.well-known/jwks.json (unauthenticated): the public keys that verify
-//     tokens, {"keys": [JWK…]};
+//     tokens here, {"keys": [JWK…]}: those made by instances of this auth.environment;
 //   - GET /api/auth/v1/userinfo (user credentials): {"userEntityRef", "ownershipEntityRefs"}
 //     of the caller's token; a service caller gets 403;
 //   - GET /api/auth/v1/cookie (user credentials): sets the backstage-auth cookie to the
@@ -46,7 +46,9 @@ func (s *Service) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	}
 	set := JWKS{Keys: make([]JWK, 0, len(keys))}
 	for _, k := range keys {
-		set.Keys = append(set.Keys, k.JWK)
+		if k.Environment == s.env { // another environment's keys verify nothing here
+			set.Keys = append(set.Keys, k.JWK)
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	httpserver.WriteJSON(w, http.StatusOK, set)

@@ -60,6 +60,10 @@ type Options struct {
 	Clock func() time.Time
 	// HTTPClient fetches external issuers' JWKS (default: a client with a 10s timeout).
 	HTTPClient *http.Client
+
+	// jwksCooldown is how often an unknown kid may refetch an issuer's JWKS (default 30s);
+	// tests shorten it.
+	jwksCooldown time.Duration
 }
 
 // Service is Stagebus's auth: it signs and verifies tokens with rotating per-instance keys,
@@ -82,7 +86,12 @@ type Service struct {
 	guest            GuestProvider
 	external         []*externalEntry
 	hasJWKS          bool
-	secureCookie     bool
+	// bg is the service's own context for background work (JWKS fetches), cancelled by
+	// Stop; bgWork counts the goroutines that use it.
+	bg           context.Context
+	stopBG       context.CancelFunc
+	bgWork       sync.WaitGroup
+	secureCookie bool
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time // external principal → last audited use
@@ -117,6 +126,9 @@ func New(o Options) (*Service, error) {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	if o.jwksCooldown <= 0 {
+		o.jwksCooldown = jwksCooldown
+	}
 	errs := []error{o.Guest.Validate(), BackendAuth{ExternalAccess: o.ExternalAccess}.Validate()}
 	for i, a := range o.Admins {
 		if err := validateUserRef(a); err != nil {
@@ -133,6 +145,13 @@ func New(o Options) (*Service, error) {
 			}
 		}
 	}
+	for _, weak := range WeakStaticTokens(o.ExternalAccess) {
+		if o.Environment != config.Development {
+			errs = append(errs, errors.New(weak))
+			continue
+		}
+		o.Logger.Warn().Msg(weak + " (accepted only because auth.environment is development)")
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -145,9 +164,12 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	bg, stopBG := context.WithCancel(context.Background())
 	s := &Service{
+		bg:               bg,
+		stopBG:           stopBG,
 		store:            o.Store,
-		keys:             newKeyring(o.Store, o.KeyRotation, max(expiration, ServiceTokenLifetime), o.Clock, o.Logger, o.Registerer),
+		keys:             newKeyring(o.Store, o.Environment, o.KeyRotation, max(expiration, ServiceTokenLifetime), o.Clock, o.Logger, o.Registerer),
 		auditor:          auditor,
 		log:              o.Logger,
 		now:              o.Clock,
@@ -157,10 +179,10 @@ func New(o Options) (*Service, error) {
 		tokenExpiration:  expiration,
 		includeOwnership: o.IncludeOwnershipClaim,
 		guest:            o.Guest,
-		external:         newExternalEntries(o.ExternalAccess, o.HTTPClient, o.Clock, o.Logger),
 		secureCookie:     strings.HasPrefix(o.BaseURL, "https://"),
 		seen:             map[string]time.Time{},
 	}
+	s.external = newExternalEntries(bg, &s.bgWork, o.ExternalAccess, o.HTTPClient, o.jwksCooldown, o.Logger)
 	for _, a := range o.Admins {
 		s.admins[strings.ToLower(a)] = true
 	}
@@ -174,17 +196,30 @@ func New(o Options) (*Service, error) {
 func (s *Service) Issuer() string { return s.issuer }
 
 // Start makes and publishes the first signing key (a store that refuses it fails start-up),
-// then rotates keys and purges expired ones on a goroutine of its own, and starts the
-// audit publishers.
+// then rotates keys and purges expired ones on a goroutine of its own, starts the audit
+// publishers, and begins fetching the external issuers' JWKS in the background (an issuer
+// that is down does not fail start-up; its keys are fetched again later).
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.keys.start(ctx); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
-	return s.auditor.Start(ctx)
+	if err := s.auditor.Start(ctx); err != nil {
+		return err
+	}
+	for _, e := range s.external {
+		if e.keys != nil {
+			e.keys.start()
+		}
+	}
+	return nil
 }
 
-// Stop ends key rotation and publishes the audit records still queued.
+// Stop ends key rotation and the JWKS fetches and refreshes (waiting for those under way to
+// give up), and publishes the audit records still queued. A service that was never started
+// may be stopped too, to end what its use began.
 func (s *Service) Stop(ctx context.Context) error {
+	s.stopBG()
+	s.bgWork.Wait()
 	return errors.Join(s.keys.stop(ctx), s.auditor.Stop(ctx))
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/database"
 )
 
@@ -30,12 +31,24 @@ var Migrations = []database.Migration{{
 		ownership_entity_refs TEXT NOT NULL,
 		updated_at BIGINT NOT NULL
 	);`,
+}, {
+	// Version 2 records the auth.environment of the instance that made each key, so that a
+	// development instance sharing the database cannot mint tokens production accepts.
+	// Keys stored before have no environment ('') and verify nothing.
+	Module:  "auth",
+	Version: 2,
+	SQL:     `ALTER TABLE auth_public_keys ADD COLUMN environment TEXT NOT NULL DEFAULT ''`,
 }}
 
-// PublicKey is a signing key's public half as stored: the JWK and its validity.
+// PublicKey is a signing key's public half as stored: the JWK, its validity and the
+// environment of the instance that made it.
 type PublicKey struct {
-	JWK       JWK
-	CreatedAt time.Time
+	JWK JWK
+	// Environment is the auth.environment of the instance that made the key. A key verifies
+	// tokens only on instances of the same environment; "" (keys stored before environments
+	// were recorded) verifies nothing.
+	Environment config.Environment
+	CreatedAt   time.Time
 	// ExpiresAt is when the key stops verifying tokens; it is then purged.
 	ExpiresAt time.Time
 }
@@ -86,8 +99,8 @@ func (s *DBStore) AddPublicKey(ctx context.Context, k PublicKey) error {
 	if err != nil {
 		return fmt.Errorf("encode public key %s: %w", k.JWK.Kid, err)
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO auth_public_keys (kid, jwk, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
-		k.JWK.Kid, string(b), k.CreatedAt.UnixMilli(), k.ExpiresAt.UnixMilli()); err != nil {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO auth_public_keys (kid, jwk, environment, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+		k.JWK.Kid, string(b), string(k.Environment), k.CreatedAt.UnixMilli(), k.ExpiresAt.UnixMilli()); err != nil {
 		return fmt.Errorf("store public key %s: %w", k.JWK.Kid, err)
 	}
 	return nil
@@ -96,12 +109,12 @@ func (s *DBStore) AddPublicKey(ctx context.Context, k PublicKey) error {
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanKey(row rowScanner) (PublicKey, error) {
-	var raw string
+	var raw, env string
 	var created, expires int64
-	if err := row.Scan(&raw, &created, &expires); err != nil {
+	if err := row.Scan(&raw, &env, &created, &expires); err != nil {
 		return PublicKey{}, err
 	}
-	var k PublicKey
+	k := PublicKey{Environment: config.Environment(env)}
 	if err := json.Unmarshal([]byte(raw), &k.JWK); err != nil {
 		return PublicKey{}, fmt.Errorf("decode stored public key: %w", err)
 	}
@@ -111,7 +124,7 @@ func scanKey(row rowScanner) (PublicKey, error) {
 
 // PublicKey implements Store.
 func (s *DBStore) PublicKey(ctx context.Context, kid string) (PublicKey, error) {
-	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT jwk, created_at, expires_at FROM auth_public_keys WHERE kid = $1`, kid))
+	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT jwk, environment, created_at, expires_at FROM auth_public_keys WHERE kid = $1`, kid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return PublicKey{}, ErrKeyNotFound
 	}
@@ -123,7 +136,7 @@ func (s *DBStore) PublicKey(ctx context.Context, kid string) (PublicKey, error) 
 
 // PublicKeys implements Store.
 func (s *DBStore) PublicKeys(ctx context.Context, now time.Time) ([]PublicKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT jwk, created_at, expires_at FROM auth_public_keys WHERE expires_at > $1 ORDER BY created_at, kid`, now.UnixMilli())
+	rows, err := s.db.QueryContext(ctx, `SELECT jwk, environment, created_at, expires_at FROM auth_public_keys WHERE expires_at > $1 ORDER BY created_at, kid`, now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("list public keys: %w", err)
 	}

@@ -85,6 +85,9 @@ const (
 
 // reasonFor maps a verification error to its reason.
 func reasonFor(err error) string {
+	if envErr := (*keyEnvironmentError)(nil); errors.As(err, &envErr) {
+		return envErr.Error()
+	}
 	switch {
 	case errors.Is(err, errUnknownKey):
 		return "unknown signing key"
@@ -257,7 +260,8 @@ func (s *Service) verifyOwn(ctx context.Context, tok string, h tokenHeader, rout
 	var c claims
 	_, err := jwt.NewParser(opts...).ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) {
 		key, err := s.keys.verificationKey(ctx, h.Kid)
-		if err != nil && !errors.Is(err, errUnknownKey) && !errors.Is(err, errKeyExpired) {
+		var envErr *keyEnvironmentError
+		if err != nil && !errors.Is(err, errUnknownKey) && !errors.Is(err, errKeyExpired) && !errors.As(err, &envErr) {
 			s.log.Error().Err(err).Msg("cannot read public keys to verify a token")
 		}
 		return key, err

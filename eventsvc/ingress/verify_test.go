@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,11 +149,18 @@ func FuzzHMACVerifier(f *testing.F) {
 	f.Add([]byte(githubBody), githubSignature)
 	f.Add([]byte("{}"), "sha256=")
 	f.Add([]byte{}, "SHA256=00")
+	f.Add([]byte(githubBody), " SHA256="+strings.ToUpper(githubSignature[7:])+"\t")
+	f.Add([]byte(githubBody), "0000000"+githubSignature[7:])
 	v := HMACVerifier{Headers: []string{"X-Hub-Signature-256"}, Prefix: "sha256=", Encoding: Hex, Secrets: secrets(githubSecret)}
 	f.Fuzz(func(t *testing.T, body []byte, sig string) {
 		err := v.Verify(header("X-Hub-Signature-256", sig), body, time.Now())
-		if (err == nil) != (sig == sign(githubSecret, body) || (len(sig) > 7 && "sha256="+sig[7:] == sign(githubSecret, body))) {
-			t.Fatalf("body %q signature %q: err=%v", body, sig, err)
+		// The oracle is the contract: exactly "sha256=" in any case, then the hex HMAC of the
+		// body in any case, with surrounding whitespace ignored. Nothing else is accepted.
+		want := strings.TrimPrefix(sign(githubSecret, body), "sha256=")
+		valid := len(sig) >= len("sha256=") && strings.EqualFold(sig[:len("sha256=")], "sha256=") &&
+			strings.EqualFold(strings.TrimSpace(sig[len("sha256="):]), want)
+		if (err == nil) != valid {
+			t.Fatalf("body %q signature %q: valid=%v err=%v", body, sig, valid, err)
 		}
 	})
 }
