@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/health"
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // Dialect tells the SQL dialects apart where they differ (DDL types, upserts that need it).
@@ -43,9 +43,8 @@ type DB struct {
 	describe   string
 	cfg        Config
 
-	stop     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	// optimizer refreshes SQLite's planner statistics between Start and Stop.
+	optimizer *background.Loop
 }
 
 // Config returns the configuration the database was opened with.
@@ -57,7 +56,12 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // Open prepares the database described by cfg without connecting; [DB.Start] connects and
 // migrates. A malformed connection string is an error here.
 func Open(cfg Config, migrations []Migration, log zerolog.Logger) (*DB, error) {
-	db := &DB{migrations: migrations, log: log, describe: cfg.Connection.String(), cfg: cfg, stop: make(chan struct{})}
+	db := &DB{migrations: migrations, log: log, describe: cfg.Connection.String(), cfg: cfg}
+	// PRAGMA optimize now and hourly, so that SQLite's planner has statistics (ANALYZE of the
+	// tables that need it): without them it may drive a catalog query from an index that
+	// matches every row. PostgreSQL's autovacuum does this by itself.
+	db.optimizer = background.New("database.optimize", optimizeInterval, db.Optimize,
+		background.Immediately(), background.WithTimeout(5*time.Minute), background.WithLogger(log))
 	switch cfg.Client {
 	case ClientPostgres:
 		dsn := cfg.Connection.DSN
@@ -138,7 +142,9 @@ func (db *DB) Start(ctx context.Context) error {
 		return err
 	}
 	if db.dialect == SQLite {
-		db.wg.Go(db.optimizeLoop)
+		if err := db.optimizer.Start(ctx); err != nil {
+			return err
+		}
 	}
 	db.log.Info().Str("client", string(db.dialect)).Str("database", db.describe).Msg("database ready")
 	return nil
@@ -146,24 +152,6 @@ func (db *DB) Start(ctx context.Context) error {
 
 // optimizeInterval is how often SQLite refreshes the statistics its query planner uses.
 const optimizeInterval = time.Hour
-
-// optimizeLoop runs PRAGMA optimize now and hourly, so that SQLite's planner has statistics
-// (ANALYZE of the tables that need it): without them it may drive a catalog query from an
-// index that matches every row. PostgreSQL's autovacuum does this by itself.
-func (db *DB) optimizeLoop() {
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		if err := db.Optimize(ctx); err != nil {
-			db.log.Warn().Err(err).Msg("SQLite optimize failed")
-		}
-		cancel()
-		select {
-		case <-time.After(optimizeInterval):
-		case <-db.stop:
-			return
-		}
-	}
-}
 
 // Optimize refreshes the query planner's statistics now (SQLite; PostgreSQL does it by itself).
 func (db *DB) Optimize(ctx context.Context) error {
@@ -174,12 +162,14 @@ func (db *DB) Optimize(ctx context.Context) error {
 	return err
 }
 
-// Close stops the background work and closes the connections.
-func (db *DB) Close() error {
-	db.stopOnce.Do(func() { close(db.stop) })
-	db.wg.Wait()
-	return db.DB.Close()
+// Stop ends the background work — an optimize under way is cancelled, and waited for until
+// ctx ends — and closes the connections.
+func (db *DB) Stop(ctx context.Context) error {
+	return errors.Join(db.optimizer.Stop(ctx), db.DB.Close())
 }
+
+// Close is Stop without a deadline, for code that owns a DB outside an fx lifecycle.
+func (db *DB) Close() error { return db.Stop(context.Background()) }
 
 // HealthCheck reports whether the database answers.
 func (db *DB) HealthCheck() health.Check {
@@ -196,7 +186,7 @@ var Module = fx.Module("database",
 			if err != nil {
 				return nil, err
 			}
-			lc.Append(fx.Hook{OnStart: db.Start, OnStop: func(context.Context) error { return db.Close() }})
+			lc.Append(fx.StartStopHook(db.Start, db.Stop))
 			return db, nil
 		},
 		health.AsCheck(func(db *DB) health.Check { return db.HealthCheck() }),

@@ -45,6 +45,7 @@ import (
 	"github.com/stagebus/stagebus/providers/bitbucket"
 	"github.com/stagebus/stagebus/providers/gitea"
 	"github.com/stagebus/stagebus/providers/github"
+	"github.com/stagebus/stagebus/providers/github/discovery"
 	"github.com/stagebus/stagebus/providers/gitlab"
 	"github.com/stagebus/stagebus/subscribers/audit"
 )
@@ -176,6 +177,7 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		ingress.Module,
 		catalog.Module,
 		github.Module,
+		discovery.Module,
 		gitlab.Module,
 		bitbucket.Module,
 		gitea.Module,

@@ -1,5 +1,7 @@
-// Package github is the GitHub webhook provider: it verifies GitHub's deliveries on the
-// events.http ingress and routes them to a sub-topic per event type.
+// Package github is GitHub's events module (Backstage's events-backend-module-github): it
+// verifies GitHub's deliveries on the events.http ingress and routes them to a sub-topic per
+// event type. GitHub's catalog module — the entity provider and the URL reader — is the
+// discovery package below this one.
 //
 // Configuration is events.modules.github.webhookSecret: the webhook's secret, or a list of
 // secrets while rotating (any one may match). Without a secret the topic has no verifier and
@@ -16,6 +18,8 @@
 // The router subscription github-event-router republishes every event of the github topic
 // on github.<X-GitHub-Event> (github.push, github.pull_request, github.repository, …) with the
 // same id, key, payload and metadata, plus event_name_source: unsigned-header, because GitHub
-// does not sign its headers. An event without X-GitHub-Event, or whose name does not make a
-// valid topic, is logged and not routed.
+// does not sign its headers — only for the event names GitHub documents ([Events]) and those
+// events.http.topicOptions.github.subTopics adds. Any other name, or none, stays on the github
+// topic only (ingress marks it event_name_unknown and counts it), so an unsigned header cannot
+// create topics.
 package github

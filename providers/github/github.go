@@ -1,14 +1,10 @@
 package github
 
 import (
-	"errors"
 	"net/http"
-	"sort"
 
-	"github.com/rs/zerolog"
 	"go.uber.org/fx"
 
-	"github.com/stagebus/stagebus/catalog"
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
@@ -95,52 +91,15 @@ func NewRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscriptio
 	return webhook.Router(SubscriptionID, Topic, pub, webhook.FromMetadata("x-github-event"), webhook.Known(Events, subTopics...))
 }
 
-// catalogParams are the entity providers' inputs; the catalog is optional so that the module
-// also serves webhooks alone.
-type catalogParams struct {
-	fx.In
-	Lifecycle    fx.Lifecycle
-	Providers    Providers
-	Integrations Integrations
-	Store        *catalog.Store `optional:"true"`
-	Logger       zerolog.Logger
-}
-
-// newEntityProviders builds one EntityProvider per catalog.providers.github entry, started and
-// stopped with the application, and returns their subscriptions.
-func newEntityProviders(p catalogParams) ([]eventsvc.Subscription, error) {
-	if len(p.Providers) > 0 && p.Store == nil {
-		return nil, errors.New("catalog.providers.github needs the catalog module")
-	}
-	ids := make([]string, 0, len(p.Providers))
-	for id := range p.Providers {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	var subs []eventsvc.Subscription
-	for _, id := range ids {
-		ep, err := NewEntityProvider(id, p.Providers[id], p.Integrations, p.Store, p.Logger)
-		if err != nil {
-			return nil, err
-		}
-		p.Lifecycle.Append(fx.StartStopHook(ep.Start, ep.Stop))
-		subs = append(subs, ep.Subscription())
-	}
-	return subs, nil
-}
-
-// Module provides the github ingress source and router (events.modules.github), the catalog
-// reader of integrations.github hosts, and the entity providers of catalog.providers.github.
+// Module provides the github ingress source and its sub-topic router
+// (events.modules.github). GitHub's catalog side — the entity provider and the URL reader — is
+// the discovery package's module.
 var Module = fx.Module("providers/github",
 	config.Provide[Config]("events.modules.github"),
-	config.Provide[Integrations]("integrations.github"),
-	config.Provide[Providers]("catalog.providers.github"),
 	fx.Provide(
 		ingress.AsSource(NewSource),
 		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
 			return NewRouter(p.Publisher, p.SubTopics(Topic)...)
 		}),
-		catalog.AsReader(func(is Integrations) catalog.Reader { return NewReader(is) }),
-		eventsvc.AsSubscriptions(newEntityProviders),
 	),
 )

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/internal/background"
 )
 
 // CheckpointTopic is the topic checkpoints are published on.
@@ -82,11 +83,10 @@ type Checkpointer struct {
 	info       *prometheus.GaugeVec
 	mismatches prometheus.Counter
 
-	mu     sync.Mutex
-	last   *Checkpoint
-	stop   chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu   sync.Mutex
+	last *Checkpoint
+	// loop takes the checkpoints between Start and Stop.
+	loop *background.Loop
 }
 
 // NewCheckpointer returns a checkpointer for the chain on db; bus and reg may be nil.
@@ -105,6 +105,10 @@ func NewCheckpointer(db *database.DB, bus eventsvc.Publisher, log zerolog.Logger
 			}
 		}
 	}
+	c.loop = background.New("auth.audit.checkpoint", interval, func(ctx context.Context) error {
+		_, err := c.Take(ctx)
+		return err
+	}, background.Immediately(), background.WithTimeout(time.Minute), background.WithLogger(log), background.WithRegisterer(reg))
 	return c, nil
 }
 
@@ -166,44 +170,9 @@ func (c *Checkpointer) compare(ctx context.Context, prev, now Checkpoint) (strin
 }
 
 // Start takes the first checkpoint, then one every interval on a goroutine of its own,
-// until Stop. A failed checkpoint is logged and the next tick tries again.
-func (c *Checkpointer) Start(context.Context) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stop, c.cancel = make(chan struct{}), cancel
-	c.wg.Go(func() {
-		t := time.NewTicker(c.interval)
-		defer t.Stop()
-		for {
-			tctx, tcancel := context.WithTimeout(ctx, time.Minute)
-			if _, err := c.Take(tctx); err != nil && ctx.Err() == nil {
-				c.log.Error().Err(err).Msg("audit checkpoint failed; will retry")
-			}
-			tcancel()
-			select {
-			case <-t.C:
-			case <-c.stop:
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
-	return nil
-}
+// until Stop. A failed checkpoint is logged and counted (loop auth.audit.checkpoint), and
+// the next one tries again.
+func (c *Checkpointer) Start(ctx context.Context) error { return c.loop.Start(ctx) }
 
 // Stop ends the checkpoints, cancelling one under way, and waits until ctx ends at most.
-func (c *Checkpointer) Stop(ctx context.Context) error {
-	if c.stop == nil {
-		return nil
-	}
-	close(c.stop)
-	c.cancel()
-	done := make(chan struct{})
-	go func() { c.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("audit checkpoints: %w", ctx.Err())
-	}
-}
+func (c *Checkpointer) Stop(ctx context.Context) error { return c.loop.Stop(ctx) }

@@ -1,4 +1,4 @@
-package github_test
+package discovery_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/stagebus/stagebus/catalog"
 	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
-	"github.com/stagebus/stagebus/providers/github"
+	"github.com/stagebus/stagebus/providers/github/discovery"
 )
 
 // TestEntityProviderStopCancelsASync: Stop must not wait for a full organization sync that
@@ -37,11 +37,11 @@ func TestEntityProviderStopCancelsASync(t *testing.T) {
 	model, err := catalog.NewModel(nil)
 	require.NoError(t, err)
 	store := catalog.NewStore(databaseForTest(t), &eventsvctest.Recorder{}, model, zerolog.Nop())
-	var cfg github.ProviderConfig
+	var cfg discovery.ProviderConfig
 	cfg.SetDefaults()
 	cfg.Organization, cfg.Host = "acme", "github.test"
-	p, err := github.NewEntityProvider("main", cfg, github.Integrations{{Host: "github.test", APIBaseURL: slow.URL}}, store, zerolog.Nop(),
-		github.WithRegisterer(prometheus.NewRegistry()))
+	p, err := discovery.NewEntityProvider("main", cfg, discovery.Integrations{{Host: "github.test", APIBaseURL: slow.URL}}, store, zerolog.Nop(),
+		discovery.WithRegisterer(prometheus.NewRegistry()))
 	require.NoError(t, err)
 
 	require.NoError(t, p.Start(context.Background()))

@@ -1,4 +1,4 @@
-package github_test
+package discovery_test
 
 import (
 	"fmt"

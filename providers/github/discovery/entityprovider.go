@@ -1,4 +1,4 @@
-package github
+package discovery
 
 import (
 	"context"
@@ -18,12 +18,13 @@ import (
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/internal/background"
+	"github.com/stagebus/stagebus/providers/github"
 )
 
 // Sub-topics the entity provider follows.
 const (
-	TopicPush       = Topic + ".push"
-	TopicRepository = Topic + ".repository"
+	TopicPush       = github.Topic + ".push"
+	TopicRepository = github.Topic + ".repository"
 )
 
 // Annotations set on provided entities, as Backstage's processing sets them.

@@ -1,4 +1,4 @@
-package github_test
+package discovery_test
 
 import (
 	"context"
@@ -32,6 +32,7 @@ import (
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/httpserver/httpservertest"
 	"github.com/stagebus/stagebus/providers/github"
+	"github.com/stagebus/stagebus/providers/github/discovery"
 )
 
 // fakeGitHub serves the parts of GitHub's REST API the provider uses, with real-shaped JSON:
@@ -155,7 +156,7 @@ catalog:
         host: github.test
 `)),
 		config.Module, fx.Supply(zerolog.Nop()), httpserver.Module, httpservertest.Module(httpservertest.User("user:default/ada", true)),
-		database.Module, eventsvc.Module, memory.Module, deadletter.Module, ingress.Module, catalog.Module, github.Module,
+		database.Module, eventsvc.Module, memory.Module, deadletter.Module, ingress.Module, catalog.Module, github.Module, discovery.Module,
 		fx.Populate(&s.srv, &svc),
 	)
 	app.RequireStart()
@@ -259,7 +260,7 @@ func TestPushUpdatesTheCatalog(t *testing.T) {
 	s.webhook("push", push("widgets", []string{"catalog-info.yaml"}, nil, nil))
 	s.waitFor("the added entity is visible", func() bool { return s.entity("widgets") != nil })
 	s.change(catalog.TopicEntityUpserted, ref)
-	require.Equal(t, "url:https://github.test/acme/widgets/blob/main/catalog-info.yaml", annotation(s.entity("widgets"), github.AnnotationLocation))
+	require.Equal(t, "url:https://github.test/acme/widgets/blob/main/catalog-info.yaml", annotation(s.entity("widgets"), discovery.AnnotationLocation))
 
 	gh.set("widgets", "catalog-info.yaml", componentYAML("widgets", "team-b"))
 	s.webhook("push", push("widgets", nil, nil, []string{"catalog-info.yaml", "README.md"}))
@@ -287,7 +288,7 @@ func TestPushUpdatesTheCatalog(t *testing.T) {
 	s.webhook("repository", renamed)
 	s.waitFor("the entity is under the new URL", func() bool {
 		e := s.entity("widgets")
-		return e != nil && annotation(e, github.AnnotationLocation) == "url:https://github.test/acme/gadgets/blob/main/catalog-info.yaml"
+		return e != nil && annotation(e, discovery.AnnotationLocation) == "url:https://github.test/acme/gadgets/blob/main/catalog-info.yaml"
 	})
 	s.change(catalog.TopicEntityDeleted, ref)
 	s.change(catalog.TopicEntityUpserted, ref)
@@ -320,10 +321,10 @@ func TestFullSync(t *testing.T) {
 	model, err := catalog.NewModel(nil)
 	require.NoError(t, err)
 	store := catalog.NewStore(db, discard{}, model, zerolog.Nop())
-	var cfg github.ProviderConfig
+	var cfg discovery.ProviderConfig
 	cfg.SetDefaults()
 	cfg.Organization, cfg.Host = "acme", "github.test"
-	p, err := github.NewEntityProvider("main", cfg, github.Integrations{{Host: "github.test", APIBaseURL: gh.srv.URL}}, store, zerolog.Nop())
+	p, err := discovery.NewEntityProvider("main", cfg, discovery.Integrations{{Host: "github.test", APIBaseURL: gh.srv.URL}}, store, zerolog.Nop())
 	require.NoError(t, err)
 	require.NoError(t, p.Sync(context.Background()))
 	es, total, err := store.Query(context.Background(), catalog.Query{Order: []catalog.Order{{Field: "metadata.name"}}})

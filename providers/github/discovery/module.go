@@ -1,0 +1,56 @@
+package discovery
+
+import (
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"go.uber.org/fx"
+
+	"github.com/stagebus/stagebus/catalog"
+	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/eventsvc"
+)
+
+// entityProviderParams are the entity providers' inputs.
+type entityProviderParams struct {
+	fx.In
+	Lifecycle    fx.Lifecycle
+	Providers    Providers
+	Integrations Integrations
+	Store        *catalog.Store
+	Logger       zerolog.Logger
+	Registerer   prometheus.Registerer `optional:"true"`
+}
+
+// newEntityProviders builds one EntityProvider per catalog.providers.github entry, started and
+// stopped with the application, and returns their subscriptions.
+func newEntityProviders(p entityProviderParams) ([]eventsvc.Subscription, error) {
+	ids := make([]string, 0, len(p.Providers))
+	for id := range p.Providers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var subs []eventsvc.Subscription
+	for _, id := range ids {
+		ep, err := NewEntityProvider(id, p.Providers[id], p.Integrations, p.Store, p.Logger, WithRegisterer(p.Registerer))
+		if err != nil {
+			return nil, err
+		}
+		p.Lifecycle.Append(fx.StartStopHook(ep.Start, ep.Stop))
+		subs = append(subs, ep.Subscription())
+	}
+	return subs, nil
+}
+
+// Module provides the catalog reader of integrations.github hosts and the entity providers of
+// catalog.providers.github; it needs the catalog module, and the providers/github module for
+// the webhooks that keep the catalog current between full syncs.
+var Module = fx.Module("providers/github/discovery",
+	config.Provide[Integrations]("integrations.github"),
+	config.Provide[Providers]("catalog.providers.github"),
+	fx.Provide(
+		catalog.AsReader(func(is Integrations) catalog.Reader { return NewReader(is) }),
+		eventsvc.AsSubscriptions(newEntityProviders),
+	),
+)
