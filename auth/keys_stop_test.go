@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/background/backgroundtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -44,15 +46,5 @@ func TestStopCancelsKeyMaintenance(t *testing.T) {
 
 	// Before Stop cancelled the round, it waited for the round's own one-minute timeout;
 	// the guard below sits well before that.
-	const stopTimeout = time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- svc.Stop(ctx) }()
-	select {
-	case err := <-stopped:
-		require.NoError(t, err, "the purge ends when it is cancelled")
-	case <-time.After(stopTimeout + 14*time.Second): // a hang guard, not a speed assertion
-		t.Fatal("auth Service.Stop is still waiting for key maintenance long after its stop context ended")
-	}
+	backgroundtest.RequireStopCancels(t, "auth Service", svc.Stop, 14*time.Second)
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/background/backgroundtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -41,15 +43,5 @@ func TestLocationsStopCancelsARead(t *testing.T) {
 
 	// Before Stop cancelled the read, it waited for the read's own one-minute timeout; the
 	// guard below sits well before that.
-	const stopTimeout = time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- locs.Stop(ctx) }()
-	select {
-	case err := <-stopped:
-		require.NoError(t, err, "the read ends when it is cancelled")
-	case <-time.After(stopTimeout + 14*time.Second): // a hang guard, not a speed assertion
-		t.Fatal("Locations.Stop is still waiting for the read long after its stop context ended")
-	}
+	backgroundtest.RequireStopCancels(t, "catalog Locations", locs.Stop, 14*time.Second)
 }

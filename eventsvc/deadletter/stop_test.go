@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/background/backgroundtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -36,16 +38,6 @@ func TestStopCancelsABlockedPurge(t *testing.T) {
 
 		// Before Stop cancelled the purge, it waited for the purge's own timeout (1 minute,
 		// or SQLite's 10-second busy timeout); the guard below sits between.
-		const stopTimeout = time.Second
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		defer cancel()
-		stopped := make(chan error, 1)
-		go func() { stopped <- s.Stop(ctx) }()
-		select {
-		case err := <-stopped:
-			require.NoError(t, err, "the purge ends when it is cancelled")
-		case <-time.After(stopTimeout + 7*time.Second): // a hang guard, not a speed assertion
-			t.Fatal("deadletter Store.Stop is still waiting for the purge long after its stop context ended")
-		}
+		backgroundtest.RequireStopCancels(t, "deadletter Store", s.Stop, 7*time.Second)
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/background/backgroundtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -33,16 +35,6 @@ func TestDedupStopCancelsABlockedPurge(t *testing.T) {
 		require.NoError(t, d.Start(context.Background())) // purges at once: blocked by the lock
 
 		// Before, Stop waited for the purge's own one-minute timeout (or SQLite's busy timeout).
-		const stopTimeout = time.Second
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		defer cancel()
-		stopped := make(chan error, 1)
-		go func() { stopped <- d.Stop(ctx) }()
-		select {
-		case err := <-stopped:
-			require.NoError(t, err, "the purge ends when it is cancelled")
-		case <-time.After(stopTimeout + 7*time.Second): // a hang guard, not a speed assertion
-			t.Fatal("Dedup.Stop is still waiting for the purge long after its stop context ended")
-		}
+		backgroundtest.RequireStopCancels(t, "ingress Dedup", d.Stop, 7*time.Second)
 	})
 }

@@ -1,14 +1,12 @@
 package bitbucket_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/stagebus/stagebus/eventsvc"
-	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/bitbucket"
 	"github.com/stagebus/stagebus/providers/internal/providertest"
@@ -56,27 +54,14 @@ func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
 		{router: bitbucket.NewServerRouter, topic: bitbucket.TopicServer, key: "pr:new_thing", subTopics: []string{"pr:new_thing"}, want: "bitbucketServer.pr:new_thing"},
 	}
 	for _, tt := range tests {
-		bus := &eventsvctest.Recorder{}
 		e := eventsvc.Event{ID: "d-1", Topic: tt.topic, Payload: []byte(`{}`), Metadata: map[string]string{"x-event-key": tt.key}}
-		require.NoError(t, bus.Deliver(context.Background(), tt.router(bus, tt.subTopics...), e))
-		if tt.want == "" {
-			require.Empty(t, bus.Published(), tt.key)
-			continue
-		}
-		require.Len(t, bus.Published(), 1, tt.key)
-		require.Equal(t, tt.want, bus.Published()[0].Topic)
+		providertest.RequireRoute(t, func(bus eventsvc.Publisher) eventsvc.Subscription { return tt.router(bus, tt.subTopics...) }, e, tt.want)
 	}
 }
 
 // TestEventsMakeValidTopics: every documented event key makes a valid topic, once.
 func TestEventsMakeValidTopics(t *testing.T) {
 	t.Parallel()
-	for topic, events := range map[string][]string{bitbucket.TopicCloud: bitbucket.CloudEvents, bitbucket.TopicServer: bitbucket.ServerEvents} {
-		seen := map[string]bool{}
-		for _, e := range events {
-			require.NoError(t, eventsvc.ValidateTopic(topic+"."+e))
-			require.False(t, seen[e], "%s listed twice", e)
-			seen[e] = true
-		}
-	}
+	providertest.RequireValidEventTopics(t, bitbucket.TopicCloud, bitbucket.CloudEvents)
+	providertest.RequireValidEventTopics(t, bitbucket.TopicServer, bitbucket.ServerEvents)
 }

@@ -1,14 +1,12 @@
 package gitea_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/stagebus/stagebus/eventsvc"
-	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/gitea"
 	"github.com/stagebus/stagebus/providers/internal/providertest"
@@ -50,25 +48,13 @@ func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
 		{event: "brand_new", subTopics: []string{"brand_new"}, wantTopic: "gitea.brand_new"},
 	}
 	for _, tt := range tests {
-		bus := &eventsvctest.Recorder{}
 		e := eventsvc.Event{ID: "d-1", Topic: gitea.Topic, Payload: []byte(`{}`), Metadata: map[string]string{"x-forgejo-event": tt.event}}
-		require.NoError(t, bus.Deliver(context.Background(), gitea.NewRouter(bus, tt.subTopics...), e))
-		if tt.wantTopic == "" {
-			require.Empty(t, bus.Published(), tt.event)
-			continue
-		}
-		require.Len(t, bus.Published(), 1, tt.event)
-		require.Equal(t, tt.wantTopic, bus.Published()[0].Topic)
+		providertest.RequireRoute(t, func(bus eventsvc.Publisher) eventsvc.Subscription { return gitea.NewRouter(bus, tt.subTopics...) }, e, tt.wantTopic)
 	}
 }
 
 // TestEventsMakeValidTopics: every documented event name makes a valid topic, once.
 func TestEventsMakeValidTopics(t *testing.T) {
 	t.Parallel()
-	seen := map[string]bool{}
-	for _, e := range gitea.Events {
-		require.NoError(t, eventsvc.ValidateTopic(gitea.Topic+"."+e))
-		require.False(t, seen[e], "%s listed twice", e)
-		seen[e] = true
-	}
+	providertest.RequireValidEventTopics(t, gitea.Topic, gitea.Events)
 }

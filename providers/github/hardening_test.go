@@ -1,7 +1,6 @@
 package github_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stagebus/stagebus/eventsvc"
-	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/github"
 	"github.com/stagebus/stagebus/providers/internal/providertest"
@@ -52,27 +50,17 @@ func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
 		{event: "brand_new_event", subTopics: []string{"brand_new_event"}, wantTopic: "github.brand_new_event"},
 	}
 	for _, tt := range tests {
-		bus := &eventsvctest.Recorder{}
 		e := eventsvc.Event{ID: "d-1", Topic: github.Topic, Payload: []byte(`{}`), Metadata: map[string]string{"x-github-event": tt.event}}
-		require.NoError(t, bus.Deliver(context.Background(), github.NewRouter(bus, tt.subTopics...), e))
-		if tt.wantTopic == "" {
-			require.Empty(t, bus.Published(), tt.event)
-			continue
-		}
-		require.Len(t, bus.Published(), 1, tt.event)
-		require.Equal(t, tt.wantTopic, bus.Published()[0].Topic)
+		providertest.RequireRoute(t, func(bus eventsvc.Publisher) eventsvc.Subscription { return github.NewRouter(bus, tt.subTopics...) }, e, tt.wantTopic)
 	}
 }
 
 // TestEventsMakeValidTopics: every documented event name makes a valid topic, once.
 func TestEventsMakeValidTopics(t *testing.T) {
 	t.Parallel()
-	seen := map[string]bool{}
+	providertest.RequireValidEventTopics(t, github.Topic, github.Events)
 	for _, e := range github.Events {
-		require.NoError(t, eventsvc.ValidateTopic(github.Topic+"."+e))
-		require.False(t, seen[e], "%s listed twice", e)
 		require.Equal(t, strings.ToLower(e), e)
-		seen[e] = true
 	}
-	require.True(t, seen["push"] && seen["pull_request"] && seen["ping"])
+	require.Subset(t, github.Events, []string{"push", "pull_request", "ping"})
 }

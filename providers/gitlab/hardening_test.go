@@ -1,14 +1,12 @@
 package gitlab_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/stagebus/stagebus/eventsvc"
-	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/gitlab"
 	"github.com/stagebus/stagebus/providers/internal/providertest"
@@ -50,25 +48,13 @@ func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
 		{payload: `{"object_kind":"brand_new"}`, subTopics: []string{"brand_new"}, wantTopic: "gitlab.brand_new"},
 	}
 	for _, tt := range tests {
-		bus := &eventsvctest.Recorder{}
 		e := eventsvc.Event{ID: "d-1", Topic: gitlab.Topic, Payload: []byte(tt.payload)}
-		require.NoError(t, bus.Deliver(context.Background(), gitlab.NewRouter(bus, tt.subTopics...), e))
-		if tt.wantTopic == "" {
-			require.Empty(t, bus.Published(), tt.payload)
-			continue
-		}
-		require.Len(t, bus.Published(), 1, tt.payload)
-		require.Equal(t, tt.wantTopic, bus.Published()[0].Topic)
+		providertest.RequireRoute(t, func(bus eventsvc.Publisher) eventsvc.Subscription { return gitlab.NewRouter(bus, tt.subTopics...) }, e, tt.wantTopic)
 	}
 }
 
 // TestEventsMakeValidTopics: every documented event name makes a valid topic, once.
 func TestEventsMakeValidTopics(t *testing.T) {
 	t.Parallel()
-	seen := map[string]bool{}
-	for _, e := range gitlab.Events {
-		require.NoError(t, eventsvc.ValidateTopic(gitlab.Topic+"."+e))
-		require.False(t, seen[e], "%s listed twice", e)
-		seen[e] = true
-	}
+	providertest.RequireValidEventTopics(t, gitlab.Topic, gitlab.Events)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/background/backgroundtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -50,15 +52,5 @@ func TestEntityProviderStopCancelsASync(t *testing.T) {
 	// A stop context like fx's OnStop deadline. The fake GitHub answers only once the test
 	// ends, so before Stop cancelled the sync, the one thing that ended it was the HTTP
 	// client's 30-second timeout; the guard below sits well between the two.
-	const stopTimeout = time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- p.Stop(ctx) }()
-	select {
-	case err := <-stopped:
-		require.NoError(t, err, "the sync ends when it is cancelled")
-	case <-time.After(stopTimeout + 14*time.Second): // a hang guard, not a speed assertion
-		t.Fatal("EntityProvider.Stop is still waiting for the sync long after its stop context ended")
-	}
+	backgroundtest.RequireStopCancels(t, "EntityProvider", p.Stop, 14*time.Second)
 }
