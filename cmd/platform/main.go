@@ -48,6 +48,7 @@ import (
 	"github.com/stagebus/stagebus/providers/github/discovery"
 	"github.com/stagebus/stagebus/providers/gitlab"
 	"github.com/stagebus/stagebus/subscribers/audit"
+	"github.com/stagebus/stagebus/subscribers/recorder"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -174,6 +175,7 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		deadletter.Module,
 		auth.Module,
 		audit.Module,
+		recorder.Module,
 		ingress.Module,
 		catalog.Module,
 		github.Module,
