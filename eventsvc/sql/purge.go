@@ -12,7 +12,7 @@ import (
 func (b *Bus) Purge(ctx context.Context) error {
 	cutoff := b.now().Add(-b.cfg.Retention).UnixNano()
 	rows, err := b.db.QueryContext(ctx, `SELECT o.grp, o.topic, COUNT(*) FROM bus_offsets o
-		JOIN bus_messages m ON m.topic = o.topic AND m.seq > o.acked
+		JOIN bus_messages m ON m.topic = o.topic AND m.part = o.part AND m.seq > o.acked
 		WHERE m.created_at < $1 GROUP BY o.grp, o.topic`, cutoff)
 	if err != nil {
 		return fmt.Errorf("events.sql: purge: %w", err)
