@@ -3,6 +3,7 @@ package sqlbus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,7 @@ type Bus struct {
 	clock   func() time.Time // the purge's clock; nil: time.Now
 
 	mu      sync.Mutex
-	readers map[groupTopic]*reader
+	readers map[groupTopic]*reader // guarded by mu, as hub is until Start set it
 	stopBg  context.CancelFunc
 	bg      sync.WaitGroup
 }
@@ -77,9 +78,14 @@ func (b *Bus) Start(ctx context.Context) error {
 	if err := b.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("events.sql: the database does not answer: %w", err)
 	}
-	b.hub = joinHub(b.db)
 	bgCtx, cancel := context.WithCancel(context.Background())
 	b.mu.Lock()
+	if b.hub != nil {
+		b.mu.Unlock()
+		cancel()
+		return errors.New("events.sql: the bus is started already")
+	}
+	b.hub = joinHub(b.db)
 	b.stopBg = cancel
 	b.mu.Unlock()
 	if b.db.Dialect() == database.Postgres {
@@ -121,6 +127,9 @@ func (b *Bus) PublishBatch(ctx context.Context, batch []Outgoing) error {
 	}
 	if len(batch) == 0 {
 		return nil
+	}
+	if b.hub == nil {
+		return errors.New("events.sql: Publish before Start")
 	}
 	now := time.Now().UnixNano()
 	tx, err := b.db.BeginTx(ctx, nil)
@@ -198,7 +207,7 @@ func (b *Bus) Close() error {
 	for _, r := range b.readers {
 		readers = append(readers, r)
 	}
-	stop := b.stopBg
+	stop, h := b.stopBg, b.hub
 	b.mu.Unlock()
 	for _, r := range readers {
 		r.shutdown(true)
@@ -208,8 +217,8 @@ func (b *Bus) Close() error {
 		stop()
 	}
 	b.bg.Wait()
-	if b.hub != nil {
-		b.hub.leave()
+	if h != nil {
+		h.leave()
 	}
 	return err
 }

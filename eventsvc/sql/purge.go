@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Purge deletes the messages older than events.sql.retention. Consumer groups that had not
+// Purge deletes the messages older than events.sql.retention, and the memberships of instances
+// that vanished an hour ago. Consumer groups that had not
 // handled some of them are reported first — counted in [MetricBehindRetention] and logged —
 // so that nothing is skipped silently.
 func (b *Bus) Purge(ctx context.Context) error {
@@ -33,6 +34,10 @@ func (b *Bus) Purge(ctx context.Context) error {
 	}
 	rows.Close()
 	if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_messages WHERE created_at < $1`, cutoff); err != nil {
+		return fmt.Errorf("events.sql: purge: %w", err)
+	}
+	// Members that stopped renewing an hour ago are gone (killed instances).
+	if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_members WHERE seen_until < $1`, b.now().Add(-time.Hour).UnixNano()); err != nil {
 		return fmt.Errorf("events.sql: purge: %w", err)
 	}
 	return nil

@@ -26,6 +26,9 @@ func (b *Bus) join(group, topic string) (*reader, error) {
 	if b.closed.Load() {
 		return nil, eventsvc.ErrClosed
 	}
+	if b.hub == nil {
+		return nil, errors.New("events.sql: Subscribe before Start")
+	}
 	key := groupTopic{group, topic}
 	if r := b.readers[key]; r != nil {
 		r.members++
