@@ -43,8 +43,6 @@ type Bus struct {
 
 	mu      sync.Mutex
 	readers map[groupTopic]*reader // guarded by mu, as hub is until Start set it
-	stopBg  context.CancelFunc
-	bg      sync.WaitGroup
 }
 
 var _ eventsvc.Backend = (*Bus)(nil)
@@ -72,25 +70,19 @@ func purgeInterval(retention time.Duration) time.Duration {
 	return min(max(retention/8, 10*time.Second), time.Hour)
 }
 
-// Start checks the database, joins the in-process notifier, starts the purge and, on
-// PostgreSQL, the LISTEN connection.
+// Start checks the database, joins the in-process notifier (which, on PostgreSQL, keeps one
+// LISTEN connection per database and process) and starts the purge.
 func (b *Bus) Start(ctx context.Context) error {
 	if err := b.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("events.sql: the database does not answer: %w", err)
 	}
-	bgCtx, cancel := context.WithCancel(context.Background())
 	b.mu.Lock()
 	if b.hub != nil {
 		b.mu.Unlock()
-		cancel()
 		return errors.New("events.sql: the bus is started already")
 	}
-	b.hub = joinHub(b.db)
-	b.stopBg = cancel
+	b.hub = joinHub(b.db, b.log)
 	b.mu.Unlock()
-	if b.db.Dialect() == database.Postgres {
-		b.bg.Go(func() { b.listen(bgCtx) })
-	}
 	return b.purge.Start(ctx)
 }
 
@@ -207,16 +199,12 @@ func (b *Bus) Close() error {
 	for _, r := range b.readers {
 		readers = append(readers, r)
 	}
-	stop, h := b.stopBg, b.hub
+	h := b.hub
 	b.mu.Unlock()
 	for _, r := range readers {
 		r.shutdown(true)
 	}
 	err := b.purge.Stop(context.Background())
-	if stop != nil {
-		stop()
-	}
-	b.bg.Wait()
 	if h != nil {
 		h.leave()
 	}

@@ -1,17 +1,24 @@
 package sqlbus
 
 import (
+	"context"
 	"sync"
+
+	"github.com/rs/zerolog"
 
 	"github.com/stagebus/stagebus/database"
 )
 
 // hub wakes the readers of one database in this process when a topic gets messages, so that
 // buses sharing the database (instances in one process, as in tests) see each other's
-// publishes at once.
+// publishes at once. On PostgreSQL it keeps the one LISTEN connection of the process for that
+// database, which wakes the readers on other instances' publishes.
 type hub struct {
-	db   *database.DB
-	refs int // guarded by hubsMu
+	db       *database.DB
+	log      zerolog.Logger
+	refs     int // guarded by hubsMu
+	stop     context.CancelFunc
+	listened chan struct{} // closed when the LISTEN loop has ended
 
 	mu     sync.Mutex
 	topics map[string]map[chan struct{}]struct{}
@@ -22,26 +29,39 @@ var (
 	hubs   = map[*database.DB]*hub{}
 )
 
-// joinHub returns the database's hub, counting one more bus on it.
-func joinHub(db *database.DB) *hub {
+// joinHub returns the database's hub, counting one more bus on it; the first starts the
+// LISTEN loop on PostgreSQL.
+func joinHub(db *database.DB, log zerolog.Logger) *hub {
 	hubsMu.Lock()
 	defer hubsMu.Unlock()
 	h := hubs[db]
 	if h == nil {
-		h = &hub{db: db, topics: map[string]map[chan struct{}]struct{}{}}
+		ctx, stop := context.WithCancel(context.Background())
+		h = &hub{db: db, log: log, stop: stop, listened: make(chan struct{}), topics: map[string]map[chan struct{}]struct{}{}}
 		hubs[db] = h
+		go func() {
+			defer close(h.listened)
+			if db.Dialect() == database.Postgres {
+				h.listen(ctx)
+			}
+		}()
 	}
 	h.refs++
 	return h
 }
 
-// leave counts one bus less; the last one forgets the hub.
+// leave counts one bus less; the last one stops the LISTEN loop and forgets the hub.
 func (h *hub) leave() {
 	hubsMu.Lock()
-	defer hubsMu.Unlock()
 	h.refs--
-	if h.refs == 0 {
+	last := h.refs == 0
+	if last {
 		delete(hubs, h.db)
+	}
+	hubsMu.Unlock()
+	if last {
+		h.stop()
+		<-h.listened
 	}
 }
 

@@ -10,16 +10,17 @@ import (
 	"github.com/stagebus/stagebus/internal/background"
 )
 
-// listen keeps a PostgreSQL connection that LISTENs for publishes of other instances and
-// wakes this process's readers, until ctx ends; it reconnects after failures.
-func (b *Bus) listen(ctx context.Context) {
+// listen keeps one PostgreSQL connection that LISTENs for publishes and lease releases of
+// other instances and wakes this process's readers, until ctx ends; it reconnects after
+// failures.
+func (h *hub) listen(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for {
-		err := b.listenOnce(ctx)
+		err := h.listenOnce(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		b.log.Warn().Err(err).Dur("retry_in", backoff).Msg("events.sql: LISTEN connection lost; polling every events.sql.pollInterval meanwhile")
+		h.log.Warn().Err(err).Dur("retry_in", backoff).Msg("events.sql: LISTEN connection lost; polling every events.sql.pollInterval meanwhile")
 		if background.Sleep(ctx, backoff) != nil {
 			return
 		}
@@ -27,8 +28,8 @@ func (b *Bus) listen(ctx context.Context) {
 	}
 }
 
-func (b *Bus) listenOnce(ctx context.Context) error {
-	conn, err := b.db.Conn(ctx)
+func (h *hub) listenOnce(ctx context.Context) error {
+	conn, err := h.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -45,13 +46,13 @@ func (b *Bus) listenOnce(ctx context.Context) error {
 		if _, err := pc.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 			return err
 		}
-		b.hub.wakeAll() // publishes may have been missed while not listening
+		h.wakeAll() // publishes may have been missed while not listening
 		for {
 			n, err := pc.WaitForNotification(ctx)
 			if err != nil {
 				return err
 			}
-			b.hub.wake(n.Payload)
+			h.wake(n.Payload)
 		}
 	})
 }
