@@ -16,8 +16,8 @@ func (b *BusName) SetDefaults() { *b = "memory" }
 
 // Validate accepts the buses Stagebus has.
 func (b BusName) Validate() error {
-	if b != "memory" && b != "kafka" {
-		return fmt.Errorf("must be memory or kafka, got %q", string(b))
+	if b != "memory" && b != "kafka" && b != "sql" {
+		return fmt.Errorf("must be memory, kafka or sql, got %q", string(b))
 	}
 	return nil
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/eventsvc/kafka"
 	"github.com/stagebus/stagebus/eventsvc/memory"
+	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/logging"
 	"github.com/stagebus/stagebus/providers/bitbucket"
@@ -172,6 +173,7 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		eventsvc.Module,
 		memory.Module,
 		kafka.Module,
+		sqlbus.Module,
 		deadletter.Module,
 		auth.Module,
 		audit.Module,

@@ -1,0 +1,232 @@
+package sqlbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"go.uber.org/fx"
+
+	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/internal/background"
+)
+
+// publishLock is the PostgreSQL advisory lock key that orders publishes, so that sequence
+// numbers commit in order and a reader never passes one still being written.
+const publishLock = 0x7374616765627332
+
+// notifyChannel is the PostgreSQL LISTEN/NOTIFY channel; the payload is the topic.
+const notifyChannel = "stagebus_events"
+
+// Bus is the SQL backend. It shares the database with the rest of Stagebus and does not
+// close it.
+type Bus struct {
+	db      *database.DB
+	cfg     Config
+	log     zerolog.Logger
+	id      string // this instance's lease owner name
+	hub     *hub
+	metrics *metrics
+	purge   *background.Loop
+	closed  atomic.Bool
+	clock   func() time.Time // the purge's clock; nil: time.Now
+
+	mu      sync.Mutex
+	readers map[groupTopic]*reader // guarded by mu, as hub is until Start set it
+}
+
+var _ eventsvc.Backend = (*Bus)(nil)
+
+type groupTopic struct{ group, topic string }
+
+// New prepares a bus on db (started and migrated with [Migrations] by its owner); reg may be
+// nil.
+func New(db *database.DB, cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("events.sql: %w", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bus{db: db, cfg: cfg, log: log, id: uuid.NewString(), metrics: m, readers: map[groupTopic]*reader{}}
+	b.purge = background.New("events.sql.purge", purgeInterval(cfg.Retention), b.Purge,
+		background.Immediately(), background.WithTimeout(5*time.Minute), background.WithLogger(log), background.WithRegisterer(reg))
+	return b, nil
+}
+
+// purgeInterval runs the purge a few times per retention period, at most hourly.
+func purgeInterval(retention time.Duration) time.Duration {
+	return min(max(retention/8, 10*time.Second), time.Hour)
+}
+
+// Start checks the database, joins the in-process notifier (which, on PostgreSQL, keeps one
+// LISTEN connection per database and process) and starts the purge.
+func (b *Bus) Start(ctx context.Context) error {
+	if err := b.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("events.sql: the database does not answer: %w", err)
+	}
+	b.mu.Lock()
+	if b.hub != nil {
+		b.mu.Unlock()
+		return errors.New("events.sql: the bus is started already")
+	}
+	b.hub = joinHub(b.db, b.log)
+	b.mu.Unlock()
+	return b.purge.Start(ctx)
+}
+
+// Publisher returns the bus itself.
+func (b *Bus) Publisher() message.Publisher { return b }
+
+// Publish stores the messages in one transaction and wakes the topic's readers. The first
+// message's context bounds the wait.
+func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
+	if b.closed.Load() {
+		return eventsvc.ErrClosed
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	batch := make([]Outgoing, len(msgs))
+	for i, m := range msgs {
+		batch[i] = Outgoing{Topic: topic, Message: m}
+	}
+	return b.PublishBatch(msgs[0].Context(), batch)
+}
+
+// Outgoing is one message of a [Bus.PublishBatch] with its topic.
+type Outgoing struct {
+	Topic   string
+	Message *message.Message
+}
+
+// PublishBatch stores messages of any topics atomically — all or none — in order, and wakes
+// their readers.
+func (b *Bus) PublishBatch(ctx context.Context, batch []Outgoing) error {
+	if b.closed.Load() {
+		return eventsvc.ErrClosed
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if b.hub == nil {
+		return errors.New("events.sql: Publish before Start")
+	}
+	now := time.Now().UnixNano()
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("events.sql: publish: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	pg := b.db.Dialect() == database.Postgres
+	if pg {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(publishLock)); err != nil {
+			return fmt.Errorf("events.sql: publish: %w", err)
+		}
+	}
+	topics := map[string]int{}
+	for _, o := range batch {
+		meta, err := json.Marshal(o.Message.Metadata)
+		if err != nil {
+			return fmt.Errorf("events.sql: publish: metadata: %w", err)
+		}
+		payload := o.Message.Payload
+		if payload == nil {
+			payload = []byte{}
+		}
+		part := partitionOf(o.Message.Metadata.Get(eventsvc.MetaKeyHeader), o.Message.UUID)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			o.Topic, part, o.Message.UUID, payload, string(meta), now); err != nil {
+			return fmt.Errorf("events.sql: publish to %s: %w", o.Topic, err)
+		}
+		topics[o.Topic]++
+	}
+	if pg {
+		for t := range topics {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, t); err != nil {
+				return fmt.Errorf("events.sql: publish: notify: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("events.sql: publish: %w", err)
+	}
+	for t, n := range topics {
+		b.metrics.published.WithLabelValues(t).Add(float64(n))
+		b.hub.wake(t)
+	}
+	return nil
+}
+
+// announce wakes the readers of name (a topic, or a topic's releases) in this process and, on
+// PostgreSQL, in the other instances.
+func (b *Bus) announce(ctx context.Context, name string) {
+	b.hub.wake(name)
+	if b.db.Dialect() == database.Postgres {
+		if _, err := b.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, name); err != nil {
+			b.log.Warn().Err(err).Msg("events.sql: notifying the other instances failed; they find out within events.sql.pollInterval")
+		}
+	}
+}
+
+// Health pings the database; it fails once the bus is closed.
+func (b *Bus) Health(ctx context.Context) error {
+	if b.closed.Load() {
+		return eventsvc.ErrClosed
+	}
+	return b.db.PingContext(ctx)
+}
+
+// Close stops the readers (their acknowledged offsets are recorded and their leases
+// released), the purge and the LISTEN connection. The database stays open.
+func (b *Bus) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.mu.Lock()
+	readers := make([]*reader, 0, len(b.readers))
+	for _, r := range b.readers {
+		readers = append(readers, r)
+	}
+	h := b.hub
+	b.mu.Unlock()
+	for _, r := range readers {
+		r.shutdown(true)
+	}
+	err := b.purge.Stop(context.Background())
+	if h != nil {
+		h.leave()
+	}
+	return err
+}
+
+// Module contributes the SQL bus as the backend named "sql" and owns events.sql and the bus
+// tables.
+var Module = fx.Module("eventsvc/sql",
+	config.Provide[Config]("events.sql"),
+	database.AsMigrations(Migrations...),
+	fx.Provide(eventsvc.AsBackend(func(p params) eventsvc.BackendFactory {
+		return eventsvc.BackendFactory{Name: "sql", New: func() (eventsvc.Backend, error) {
+			return New(p.DB, p.Config, p.Log.With().Str("module", "events.sql").Logger(), p.Registerer)
+		}}
+	})),
+)
+
+type params struct {
+	fx.In
+	DB         *database.DB
+	Config     Config
+	Log        zerolog.Logger
+	Registerer prometheus.Registerer `optional:"true"`
+}

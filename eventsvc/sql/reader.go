@@ -1,0 +1,463 @@
+package sqlbus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/rs/zerolog"
+
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/eventsvc/internal/lanes"
+)
+
+// Partitions is how many parts each topic's messages are spread over, by ordering key: the
+// most instances that share one subscription's work. It is fixed for a database: changing it
+// would break the order of a key's messages.
+const Partitions = 8
+
+const (
+	// lanesPerGroup is how many keys one group's reader hands out at once.
+	lanesPerGroup = 64
+	// fetchBatch is how many messages one query reads.
+	fetchBatch = 100
+	// maxInFlight bounds the messages read and not yet acknowledged by one reader: the most
+	// delivered again after a crash.
+	maxInFlight = 1000
+	// metaSeq and metaPart carry a delivered message's sequence number and partition.
+	metaSeq  = eventsvc.ReservedMetadataPrefix + "sql-seq"
+	metaPart = eventsvc.ReservedMetadataPrefix + "sql-part"
+)
+
+// partitionOf maps an ordering key to its partition; messages without a key are spread by id.
+func partitionOf(key, id string) int {
+	if key == "" {
+		key = id
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % Partitions)
+}
+
+// part is a reader's state of one partition. Its fields are guarded by reader.mu.
+type part struct {
+	owned     bool
+	draining  bool           // to be released once nothing of it is in flight
+	cursor    int64          // highest sequence read
+	pending   []int64        // read, not yet passed by the watermark, in order
+	acked     map[int64]bool // acknowledged, not yet passed by the watermark
+	inFlight  int            // read and not acknowledged
+	watermark int64          // everything read up to it was acknowledged
+	committed int64          // watermark last recorded in bus_offsets
+}
+
+// reader consumes one topic for one consumer group in this instance: it is a member of the
+// group (bus_members), holds the leases of its share of the partitions, reads their messages
+// after the offsets, hands them out through lanes, and records the offsets below which
+// everything was acknowledged.
+type reader struct {
+	bus          *Bus
+	group, topic string
+	log          zerolog.Logger
+	lanes        *lanes.Dispatcher
+	members      int // guarded by bus.mu
+
+	ctx       context.Context // ends at shutdown
+	cancel    context.CancelFunc
+	acks      chan struct{} // an acknowledgement arrived
+	stop      chan struct{}
+	abort     chan struct{} // closed by an aborting shutdown: do not wait for handlers
+	stopOnce  sync.Once
+	abortOnce sync.Once
+	done      chan struct{}
+
+	mu       sync.Mutex
+	parts    [Partitions]part
+	inFlight int
+}
+
+func newReader(b *Bus, group, topic string) *reader {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &reader{
+		bus: b, group: group, topic: topic,
+		log:    b.log.With().Str("group", group).Str("topic", topic).Logger(),
+		ctx:    ctx,
+		cancel: cancel,
+		acks:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		abort:  make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	for i := range r.parts {
+		r.parts[i].acked = map[int64]bool{}
+	}
+	r.lanes = lanes.New(lanesPerGroup, eventsvc.MetaKeyHeader, r.ack)
+	return r
+}
+
+// shutdown stops the reader and waits until it recorded its offsets and released its leases.
+// Without abort it first waits for the handlers of messages handed out to ack or nack them.
+func (r *reader) shutdown(abort bool) {
+	if abort {
+		r.abortOnce.Do(func() { close(r.abort) })
+	}
+	r.stopOnce.Do(func() { close(r.stop) })
+	<-r.done
+}
+
+// ack is the lanes' callback for an acknowledged message.
+func (r *reader) ack(msg *message.Message) {
+	seq, err1 := strconv.ParseInt(msg.Metadata.Get(metaSeq), 10, 64)
+	p, err2 := strconv.Atoi(msg.Metadata.Get(metaPart))
+	if err1 != nil || err2 != nil || p < 0 || p >= Partitions {
+		return
+	}
+	r.mu.Lock()
+	s := &r.parts[p]
+	s.acked[seq] = true
+	s.inFlight--
+	r.inFlight--
+	for len(s.pending) > 0 && s.acked[s.pending[0]] {
+		delete(s.acked, s.pending[0])
+		s.watermark = max(s.watermark, s.pending[0])
+		s.pending = s.pending[1:]
+	}
+	r.mu.Unlock()
+	select {
+	case r.acks <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reader) run() {
+	defer close(r.done)
+	defer r.cancel()
+	published, unregister := r.bus.hub.register(r.topic)
+	defer unregister()
+	released, unregisterReleased := r.bus.hub.register(releaseTopic(r.topic))
+	defer unregisterReleased()
+	beat := r.bus.cfg.LeaseTimeout / 3
+	var (
+		joined    bool
+		heartbeat time.Time // next membership heartbeat and lease renewal
+		claim     = true    // try to take free partitions
+	)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		if !joined {
+			if err := r.join(r.ctx); err != nil {
+				r.warn(err, "joining the consumer group failed")
+			} else {
+				joined = true
+			}
+		}
+		if joined && !time.Now().Before(heartbeat) {
+			if err := r.heartbeat(r.ctx); err != nil {
+				r.warn(err, "renewing the consumer group's membership and leases failed")
+			}
+			heartbeat, claim = time.Now().Add(beat), true
+		}
+		if joined && claim {
+			if err := r.rebalance(r.ctx); err != nil {
+				r.warn(err, "taking a share of the consumer group's partitions failed")
+			}
+			claim = false
+		}
+		if err := r.commit(r.ctx); err != nil {
+			r.warn(err, "recording the offsets failed; retried")
+		}
+		more, err := r.fetch(r.ctx)
+		if err != nil {
+			r.warn(err, "reading messages failed")
+		}
+		if more {
+			select {
+			case <-r.stop:
+				r.finish()
+				return
+			default:
+				continue
+			}
+		}
+		timer.Reset(max(min(r.bus.cfg.PollInterval, time.Until(heartbeat)), time.Millisecond))
+		select {
+		case <-published:
+		case <-released:
+			claim = true
+		case <-r.acks:
+		case <-timer.C:
+		case <-r.stop:
+			r.finish()
+			return
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (r *reader) warn(err error, what string) {
+	if err != nil && r.ctx.Err() == nil {
+		r.log.Warn().Err(err).Msg("events.sql: " + what)
+	}
+}
+
+// finish waits for the handlers (unless aborted), stops the lanes, records the offsets,
+// releases the leases and leaves the group, waking the other instances so that they take over.
+func (r *reader) finish() {
+	r.lanes.WaitIdle(r.abort)
+	r.lanes.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.commit(ctx); err != nil {
+		r.log.Warn().Err(err).Msg("events.sql: recording the offsets at shutdown failed; those messages will be delivered again")
+	}
+	db := r.bus.db
+	_, err1 := db.ExecContext(ctx, `DELETE FROM bus_members WHERE grp = $1 AND topic = $2 AND owner = $3`, r.group, r.topic, r.bus.id)
+	_, err2 := db.ExecContext(ctx, `UPDATE bus_offsets SET owner = '', lease_until = 0 WHERE grp = $1 AND topic = $2 AND owner = $3`, r.group, r.topic, r.bus.id)
+	if err1 != nil || err2 != nil {
+		r.log.Warn().AnErr("members", err1).AnErr("offsets", err2).Msg("events.sql: leaving the consumer group failed; others take over when the leases expire")
+		return
+	}
+	r.bus.announce(ctx, releaseTopic(r.topic))
+}
+
+// releaseTopic names the wake-ups of readers waiting for topic's partitions.
+func releaseTopic(topic string) string { return "\x1frelease:" + topic }
+
+// join creates the group's offset rows of the topic (starting at the beginning, like a new
+// Kafka group) when they are missing.
+func (r *reader) join(ctx context.Context) error {
+	var a database.Args
+	values := make([]string, Partitions)
+	for p := range Partitions {
+		values[p] = "(" + a.Add(r.group) + ", " + a.Add(r.topic) + ", " + a.Add(p) + ", 0)"
+	}
+	_, err := r.bus.db.ExecContext(ctx, `INSERT INTO bus_offsets (grp, topic, part, acked) VALUES `+strings.Join(values, ", ")+` ON CONFLICT DO NOTHING`, a...)
+	return err
+}
+
+// heartbeat renews this instance's membership and leases.
+func (r *reader) heartbeat(ctx context.Context) error {
+	until := time.Now().Add(r.bus.cfg.LeaseTimeout).UnixNano()
+	if _, err := r.bus.db.ExecContext(ctx, `INSERT INTO bus_members (grp, topic, owner, seen_until) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (grp, topic, owner) DO UPDATE SET seen_until = excluded.seen_until`, r.group, r.topic, r.bus.id, until); err != nil {
+		return err
+	}
+	_, err := r.bus.db.ExecContext(ctx, `UPDATE bus_offsets SET lease_until = $1 WHERE grp = $2 AND topic = $3 AND owner = $4`,
+		until, r.group, r.topic, r.bus.id)
+	return err
+}
+
+// rebalance takes free or expired partitions up to this instance's share (the partitions
+// divided by the live members, rounded up), learns which partitions it holds, and drains the
+// ones beyond its share so that they can be released to other members.
+func (r *reader) rebalance(ctx context.Context) error {
+	db := r.bus.db
+	now := time.Now()
+	var members int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM bus_members WHERE grp = $1 AND topic = $2 AND seen_until >= $3`,
+		r.group, r.topic, now.UnixNano()).Scan(&members); err != nil {
+		return err
+	}
+	share := (Partitions + max(members, 1) - 1) / max(members, 1)
+	r.mu.Lock()
+	owned := 0
+	for i := range r.parts {
+		if r.parts[i].owned {
+			owned++
+		}
+	}
+	r.mu.Unlock()
+	if owned < share {
+		if _, err := db.ExecContext(ctx, `UPDATE bus_offsets SET owner = $1, lease_until = $2
+			WHERE grp = $3 AND topic = $4 AND (owner = '' OR lease_until < $5) AND part IN (
+				SELECT part FROM bus_offsets WHERE grp = $3 AND topic = $4 AND (owner = '' OR lease_until < $5) ORDER BY part LIMIT $6)`,
+			r.bus.id, now.Add(r.bus.cfg.LeaseTimeout).UnixNano(), r.group, r.topic, now.UnixNano(), share-owned); err != nil {
+			return err
+		}
+	}
+	rows, err := db.QueryContext(ctx, `SELECT part, acked FROM bus_offsets WHERE grp = $1 AND topic = $2 AND owner = $3`, r.group, r.topic, r.bus.id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	held := map[int]int64{}
+	for rows.Next() {
+		var p int
+		var acked int64
+		if err := rows.Scan(&p, &acked); err != nil {
+			return err
+		}
+		if p >= 0 && p < Partitions {
+			held[p] = acked
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	r.mu.Lock()
+	kept := 0
+	for p := range r.parts {
+		s := &r.parts[p]
+		acked, ok := held[p]
+		switch {
+		case !ok && s.owned:
+			s.owned, s.draining = false, false
+			r.log.Warn().Int("partition", p).Msg("events.sql: a partition's lease was taken over (this instance stalled longer than events.sql.leaseTimeout); its messages may be delivered twice")
+		case ok && !s.owned:
+			s.owned, s.draining = true, false
+			s.cursor = max(s.cursor, acked)
+			if s.inFlight == 0 {
+				s.watermark, s.committed = max(s.watermark, acked), max(s.committed, acked)
+			}
+		}
+		if s.owned {
+			kept++
+			s.draining = kept > share
+		}
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// commit records the watermarks that moved and releases drained partitions.
+func (r *reader) commit(ctx context.Context) error {
+	type move struct {
+		p       int
+		w       int64
+		release bool
+	}
+	var moves []move
+	r.mu.Lock()
+	for p := range r.parts {
+		s := &r.parts[p]
+		release := s.owned && s.draining && s.inFlight == 0
+		if s.owned && (s.watermark > s.committed || release) {
+			moves = append(moves, move{p, s.watermark, release})
+		}
+	}
+	r.mu.Unlock()
+	greatest := "GREATEST"
+	if r.bus.db.Dialect() == database.SQLite {
+		greatest = "MAX"
+	}
+	released := false
+	for _, m := range moves {
+		owner := r.bus.id
+		if m.release {
+			owner = ""
+		}
+		res, err := r.bus.db.ExecContext(ctx, `UPDATE bus_offsets SET acked = `+greatest+`(acked, $1), owner = $2
+			WHERE grp = $3 AND topic = $4 AND part = $5 AND owner = $6`,
+			m.w, owner, r.group, r.topic, m.p, r.bus.id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		s := &r.parts[m.p]
+		if n == 1 {
+			s.committed = max(s.committed, m.w)
+		}
+		if n == 0 || m.release {
+			s.owned, s.draining = false, false
+		}
+		r.mu.Unlock()
+		released = released || m.release
+	}
+	if released {
+		r.bus.announce(ctx, releaseTopic(r.topic))
+	}
+	return nil
+}
+
+// fetch reads the messages after the cursors of the partitions held, as many as the window
+// allows, and queues them on the lanes; more reports that more may be waiting.
+func (r *reader) fetch(ctx context.Context) (more bool, err error) {
+	for p := range Partitions {
+		r.mu.Lock()
+		s := &r.parts[p]
+		active, cursor := s.owned && !s.draining, s.cursor
+		limit := min(fetchBatch, maxInFlight-r.inFlight)
+		r.mu.Unlock()
+		if !active {
+			continue
+		}
+		if limit <= 0 {
+			return false, nil
+		}
+		msgs, err := r.read(ctx, p, cursor, limit)
+		if err != nil {
+			return false, err
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		r.mu.Lock()
+		if !s.owned || s.draining { // lost while reading
+			r.mu.Unlock()
+			continue
+		}
+		for _, m := range msgs {
+			seq, _ := strconv.ParseInt(m.Metadata.Get(metaSeq), 10, 64)
+			s.pending = append(s.pending, seq)
+			s.cursor = seq
+			s.inFlight++
+			r.inFlight++
+		}
+		r.mu.Unlock()
+		for _, m := range msgs {
+			r.lanes.Add(m)
+		}
+		more = more || len(msgs) == limit
+	}
+	return more, nil
+}
+
+// read returns up to limit messages of partition p after cursor.
+func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*message.Message, error) {
+	rows, err := r.bus.db.QueryContext(ctx, `SELECT seq, uuid, payload, metadata FROM bus_messages
+		WHERE topic = $1 AND part = $2 AND seq > $3 ORDER BY seq LIMIT $4`, r.topic, p, cursor, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var msgs []*message.Message
+	for rows.Next() {
+		var (
+			seq      int64
+			id, meta string
+			payload  []byte
+		)
+		if err := rows.Scan(&seq, &id, &payload, &meta); err != nil {
+			return nil, err
+		}
+		msg := message.NewMessage(id, payload)
+		if err := json.Unmarshal([]byte(meta), &msg.Metadata); err != nil {
+			return nil, fmt.Errorf("message %d: metadata: %w", seq, err)
+		}
+		if msg.Metadata == nil {
+			msg.Metadata = message.Metadata{}
+		}
+		msg.Metadata.Set(metaSeq, strconv.FormatInt(seq, 10))
+		msg.Metadata.Set(metaPart, strconv.Itoa(p))
+		msgs = append(msgs, msg)
+	}
+	return msgs, rows.Err()
+}
