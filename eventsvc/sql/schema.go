@@ -1,68 +1,50 @@
 package sqlbus
 
-import "github.com/stagebus/stagebus/database"
+import (
+	"fmt"
+
+	"github.com/stagebus/stagebus/database"
+)
 
 // Migrations create the bus tables: the messages, numbered by a global sequence that is never
 // reused (SQLite AUTOINCREMENT) and spread over [Partitions] by key; one offset and lease per
 // consumer group, topic and partition; and the live members of each group and topic, which
 // share the partitions out.
 var Migrations = []database.Migration{{
-	Module:  "eventsvc.sql",
-	Version: 1,
-	SQLite: `
-CREATE TABLE bus_messages (
-	seq INTEGER PRIMARY KEY AUTOINCREMENT,
-	topic TEXT NOT NULL,
-	part INTEGER NOT NULL,
-	uuid TEXT NOT NULL,
-	payload BLOB NOT NULL,
-	metadata TEXT NOT NULL,
-	created_at BIGINT NOT NULL
-);
-CREATE INDEX bus_messages_topic_part_seq ON bus_messages (topic, part, seq);
-CREATE INDEX bus_messages_created_at ON bus_messages (created_at);
-CREATE TABLE bus_offsets (
-	grp TEXT NOT NULL,
-	topic TEXT NOT NULL,
-	part INTEGER NOT NULL,
-	acked BIGINT NOT NULL,
-	owner TEXT NOT NULL DEFAULT '',
-	lease_until BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (grp, topic, part)
-);
-CREATE TABLE bus_members (
-	grp TEXT NOT NULL,
-	topic TEXT NOT NULL,
-	owner TEXT NOT NULL,
-	seen_until BIGINT NOT NULL,
-	PRIMARY KEY (grp, topic, owner)
-);`,
-	Postgres: `
-CREATE TABLE bus_messages (
-	seq BIGSERIAL PRIMARY KEY,
-	topic TEXT NOT NULL,
-	part INTEGER NOT NULL,
-	uuid TEXT NOT NULL,
-	payload BYTEA NOT NULL,
-	metadata TEXT NOT NULL,
-	created_at BIGINT NOT NULL
-);
-CREATE INDEX bus_messages_topic_part_seq ON bus_messages (topic, part, seq);
-CREATE INDEX bus_messages_created_at ON bus_messages (created_at);
-CREATE TABLE bus_offsets (
-	grp TEXT NOT NULL,
-	topic TEXT NOT NULL,
-	part INTEGER NOT NULL,
-	acked BIGINT NOT NULL,
-	owner TEXT NOT NULL DEFAULT '',
-	lease_until BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (grp, topic, part)
-);
-CREATE TABLE bus_members (
-	grp TEXT NOT NULL,
-	topic TEXT NOT NULL,
-	owner TEXT NOT NULL,
-	seen_until BIGINT NOT NULL,
-	PRIMARY KEY (grp, topic, owner)
-);`,
+	Module:   "eventsvc.sql",
+	Version:  1,
+	SQLite:   busSchema("INTEGER", " AUTOINCREMENT", "BLOB"),
+	Postgres: busSchema("BIGSERIAL", "", "BYTEA"),
 }}
+
+// busSchema is the bus tables' DDL with the dialect's sequence column and byte type.
+func busSchema(seqType, seqSuffix, bytesType string) string {
+	return fmt.Sprintf(`
+CREATE TABLE bus_messages (
+	seq %s PRIMARY KEY%s,
+	topic TEXT NOT NULL,
+	part INTEGER NOT NULL,
+	uuid TEXT NOT NULL,
+	payload %s NOT NULL,
+	metadata TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX bus_messages_topic_part_seq ON bus_messages (topic, part, seq);
+CREATE INDEX bus_messages_created_at ON bus_messages (created_at);
+CREATE TABLE bus_offsets (
+	grp TEXT NOT NULL,
+	topic TEXT NOT NULL,
+	part INTEGER NOT NULL,
+	acked BIGINT NOT NULL,
+	owner TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (grp, topic, part)
+);
+CREATE TABLE bus_members (
+	grp TEXT NOT NULL,
+	topic TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	seen_until BIGINT NOT NULL,
+	PRIMARY KEY (grp, topic, owner)
+);`, seqType, seqSuffix, bytesType)
+}
