@@ -43,6 +43,11 @@ type Bus struct {
 
 	mu      sync.Mutex
 	readers map[groupTopic]*reader // guarded by mu, as hub is until Start set it
+
+	// commits takes publishes to the group committer between Start and Close.
+	commits   chan *commitReq
+	quit      chan struct{}
+	committer sync.WaitGroup
 }
 
 var _ eventsvc.Backend = (*Bus)(nil)
@@ -82,7 +87,9 @@ func (b *Bus) Start(ctx context.Context) error {
 		return errors.New("events.sql: the bus is started already")
 	}
 	b.hub = joinHub(b.db, b.log)
+	b.commits, b.quit = make(chan *commitReq, maxGroup), make(chan struct{})
 	b.mu.Unlock()
+	b.committer.Go(b.commitLoop)
 	return b.purge.Start(ctx)
 }
 
@@ -112,7 +119,8 @@ type Outgoing struct {
 }
 
 // PublishBatch stores messages of any topics atomically — all or none — in order, and wakes
-// their readers.
+// their readers. Concurrent calls share one transaction (see commitLoop); each returns once its
+// messages are committed, or with the error that kept them out.
 func (b *Bus) PublishBatch(ctx context.Context, batch []Outgoing) error {
 	if b.closed.Load() {
 		return eventsvc.ErrClosed
@@ -123,6 +131,21 @@ func (b *Bus) PublishBatch(ctx context.Context, batch []Outgoing) error {
 	if b.hub == nil {
 		return errors.New("events.sql: Publish before Start")
 	}
+	req := &commitReq{ctx: ctx, batch: batch, done: make(chan error, 1)}
+	select {
+	case b.commits <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.quit:
+		return eventsvc.ErrClosed
+	}
+	// Once taken, the request is answered: written, refused, or skipped because ctx ended
+	// before its turn, so that the caller never mistakes a committed message for a failed one.
+	return <-req.done
+}
+
+// write stores batch in one transaction and wakes the readers of its topics.
+func (b *Bus) write(ctx context.Context, batch []Outgoing) error {
 	now := time.Now().UnixNano()
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -193,6 +216,10 @@ func (b *Bus) Health(ctx context.Context) error {
 func (b *Bus) Close() error {
 	if b.closed.Swap(true) {
 		return nil
+	}
+	if b.quit != nil {
+		close(b.quit)
+		b.committer.Wait()
 	}
 	b.mu.Lock()
 	readers := make([]*reader, 0, len(b.readers))
