@@ -1,6 +1,24 @@
 package sqlbus
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SetClock sets the purge's clock, for tests.
 func (b *Bus) SetClock(now func() time.Time) { b.clock = now }
+
+// CommitGroup runs one group commit of the batches, as the committer does with publishes
+// that arrive together, and returns each batch's result.
+func (b *Bus) CommitGroup(ctx context.Context, batches ...[]Outgoing) []error {
+	group := make([]*commitReq, len(batches))
+	for i, batch := range batches {
+		group[i] = &commitReq{ctx: ctx, batch: batch, done: make(chan error, 1)}
+	}
+	b.commitGroup(group)
+	out := make([]error, len(group))
+	for i, r := range group {
+		out[i] = <-r.done
+	}
+	return out
+}
