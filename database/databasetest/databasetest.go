@@ -96,3 +96,22 @@ func start(t testing.TB, cfg database.Config, migrations []database.Migration) *
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
+
+// HoldWriteLock takes table's write lock in a transaction of its own and keeps it until the
+// test ends, so that the code under test finds the table busy (SQLite: the database's write
+// lock; PostgreSQL: an exclusive table lock).
+func HoldWriteLock(t testing.TB, db *database.DB, table string) {
+	t.Helper()
+	tx, err := db.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("begin the locking transaction: %v", err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback() })
+	lock := `DELETE FROM ` + table + ` WHERE 1 = 0`
+	if db.Dialect() == database.Postgres {
+		lock = `LOCK TABLE ` + table + ` IN ACCESS EXCLUSIVE MODE`
+	}
+	if _, err := tx.Exec(lock); err != nil {
+		t.Fatalf("lock %s: %v", table, err)
+	}
+}

@@ -21,17 +21,7 @@ import (
 func TestStopCancelsABlockedPurge(t *testing.T) {
 	t.Parallel()
 	databasetest.Each(t, deadletter.Migrations, func(t *testing.T, db *database.DB) {
-		// Another writer holds the table: SQLite transactions take the write lock when they
-		// begin; PostgreSQL needs an explicit lock.
-		tx, err := db.BeginTx(context.Background(), nil)
-		require.NoError(t, err)
-		defer tx.Rollback() //nolint:errcheck // the test's lock, released at the end
-		if db.Dialect() == database.Postgres {
-			_, err = tx.Exec(`LOCK TABLE event_dead_letters IN ACCESS EXCLUSIVE MODE`)
-		} else {
-			_, err = tx.Exec(`DELETE FROM event_dead_letters WHERE id = 'none'`)
-		}
-		require.NoError(t, err)
+		databasetest.HoldWriteLock(t, db, "event_dead_letters") // another writer holds the table
 
 		s := deadletter.NewStore(db, deadletter.Config{Retention: 24 * time.Hour}, zerolog.Nop(), prometheus.NewRegistry())
 		require.NoError(t, s.Start(context.Background())) // purges at once: blocked by the lock

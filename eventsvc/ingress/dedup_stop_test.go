@@ -21,15 +21,7 @@ import (
 func TestDedupStopCancelsABlockedPurge(t *testing.T) {
 	t.Parallel()
 	databasetest.Each(t, ingress.DedupMigrations, func(t *testing.T, db *database.DB) {
-		tx, err := db.BeginTx(context.Background(), nil)
-		require.NoError(t, err)
-		defer tx.Rollback() //nolint:errcheck // the test's lock, released at the end
-		if db.Dialect() == database.Postgres {
-			_, err = tx.Exec(`LOCK TABLE ingress_deliveries IN ACCESS EXCLUSIVE MODE`)
-		} else {
-			_, err = tx.Exec(`DELETE FROM ingress_deliveries WHERE delivery_id = 'none'`)
-		}
-		require.NoError(t, err)
+		databasetest.HoldWriteLock(t, db, "ingress_deliveries") // another writer holds the table
 
 		d := ingress.NewDedup(db, 72*time.Hour, zerolog.Nop(), prometheus.NewRegistry())
 		require.NoError(t, d.Start(context.Background())) // purges at once: blocked by the lock
