@@ -60,7 +60,7 @@ type Service struct {
 	closed  atomic.Bool
 }
 
-var _ Publisher = (*Service)(nil)
+var _ BatchPublisher = (*Service)(nil)
 
 // Options are the inputs of [New].
 type Options struct {
@@ -258,6 +258,26 @@ func (s *Service) Health(ctx context.Context) error { return s.backend.Health(ct
 // trace). Test fakes use it to record events as the bus would carry them.
 func Prepare(ctx context.Context, e Event) (Event, error) { return prepare(ctx, e, 0) }
 
+// PrepareBatch prepares the events of one batch as Prepare does, except that without a
+// traceparent in ctx they all join one new trace.
+func PrepareBatch(ctx context.Context, events []Event) ([]Event, error) {
+	return prepareBatch(ctx, events, 0)
+}
+
+func prepareBatch(ctx context.Context, events []Event, extra int) ([]Event, error) {
+	if len(events) > 1 && TraceparentFromContext(ctx) == "" {
+		ctx = ContextWithTraceparent(ctx, newTraceparent())
+	}
+	out := make([]Event, len(events))
+	for i, e := range events {
+		var err error
+		if out[i], err = prepare(ctx, e, extra); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // prepare is Prepare with room for extra metadata entries in the new map.
 func prepare(ctx context.Context, e Event, extra int) (Event, error) {
 	if err := e.validate(); err != nil {
@@ -371,7 +391,7 @@ func provide(p Params) (*Service, error) {
 	return s, nil
 }
 
-// Module provides the *Service (also as Publisher) from events.bus and events.retry, with a
+// Module provides the *Service (also as Publisher and BatchPublisher) from events.bus and events.retry, with a
 // readiness check for the bus, and declares every subscription of the
 // "eventsvc.subscriptions" group to it (the module's one Invoke: it binds declarations, so
 // that the service starts them in OnStart, before the HTTP server accepts events). A backend
@@ -383,6 +403,7 @@ var Module = fx.Module("eventsvc",
 	fx.Provide(
 		provide,
 		func(s *Service) Publisher { return s },
+		func(s *Service) BatchPublisher { return s },
 		health.AsCheck(func(s *Service) health.Check {
 			return health.Check{Name: "events", Check: s.Health}
 		}),

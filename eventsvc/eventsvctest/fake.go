@@ -24,19 +24,24 @@ type Recorder struct {
 	published []eventsvc.Event
 }
 
-var _ eventsvc.Publisher = (*Recorder)(nil)
+var _ eventsvc.BatchPublisher = (*Recorder)(nil)
 
 // Publish records e.
 func (r *Recorder) Publish(ctx context.Context, e eventsvc.Event) error {
+	return r.PublishBatch(ctx, e)
+}
+
+// PublishBatch records the events in order, all or none.
+func (r *Recorder) PublishBatch(ctx context.Context, events ...eventsvc.Event) error {
 	if r.Err != nil {
 		return r.Err
 	}
-	e, err := eventsvc.Prepare(ctx, e)
+	prepared, err := eventsvc.PrepareBatch(ctx, events)
 	if err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.published = append(r.published, e)
+	r.published = append(r.published, prepared...)
 	r.mu.Unlock()
 	return nil
 }

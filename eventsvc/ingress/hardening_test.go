@@ -24,6 +24,7 @@ func providerSource() ingress.Source {
 		Verifier:         ingress.HMACVerifier{Headers: []string{"X-Forge-Signature"}, Encoding: ingress.Hex, Secrets: ingress.Secrets{config.Secret(hmacSecret)}},
 		DeliveryID:       ingress.HeaderDeliveryID("X-Forge-Delivery"),
 		EventName:        func(h http.Header, _ []byte) string { return h.Get("X-Forge-Event") },
+		EventNameSource:  ingress.FromUnsignedHeader,
 		KnownEvents:      []string{"push"},
 		SignatureHeaders: []string{"X-Forge-Signature", "X-Forge-Legacy-Signature"},
 		Secrets:          []ingress.SecretSetting{{Key: "events.modules.forge.webhookSecret", Values: ingress.Secrets{config.Secret(hmacSecret)}}},
@@ -55,8 +56,9 @@ func forgeRequest(delivery, event, body string) request {
 }
 
 // TestUnknownEventNames: one signed body replayed with 20 invented event names is accepted
-// (the signature is good) but every copy is marked unknown and counted under the topic alone;
-// documented and configured names are not marked, and a sender cannot set the mark itself.
+// (the signature is good) but every copy is marked unknown, counted, and published on the
+// topic alone; documented and configured names are not marked and get their sub-topic event
+// in the same batch, and a sender cannot set the mark (nor the name's source) itself.
 func TestUnknownEventNames(t *testing.T) {
 	t.Parallel()
 	f := newProviderIngress(t)
@@ -70,18 +72,28 @@ func TestUnknownEventNames(t *testing.T) {
 	for _, name := range []string{"push", "extra"} {
 		r := forgeRequest("ok-"+name, name, body)
 		r.headers[ingress.MetaEventNameUnknown] = "true"
+		r.headers[ingress.MetaEventNameSource] = "payload"
 		w, _ := f.post(t, r)
 		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
 	}
 	events := f.bus.Published()
-	require.Len(t, events, 22)
+	require.Len(t, events, 24, "20 unknown on forge alone, 2 known on forge and their sub-topic")
+	topics := map[string]int{}
 	for _, e := range events {
+		topics[e.Topic]++
 		if strings.HasPrefix(e.ID, "evil-") {
+			require.Equal(t, "forge", e.Topic, e.ID)
 			require.Equal(t, "true", e.Metadata[ingress.MetaEventNameUnknown], e.ID)
+			continue
+		}
+		require.NotContains(t, e.Metadata, ingress.MetaEventNameUnknown, e.ID)
+		if e.Topic == "forge" {
+			require.NotContains(t, e.Metadata, ingress.MetaEventNameSource, e.ID)
 		} else {
-			require.NotContains(t, e.Metadata, ingress.MetaEventNameUnknown, e.ID)
+			require.Equal(t, ingress.FromUnsignedHeader, e.Metadata[ingress.MetaEventNameSource], e.ID)
 		}
 	}
+	require.Equal(t, map[string]int{"forge": 22, "forge.push": 1, "forge.extra": 1}, topics)
 
 	mfs, err := f.reg.Gather()
 	require.NoError(t, err)
@@ -176,7 +188,7 @@ func TestSignatureHeadersStayOutOfMetadata(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
 	}
 	events := f.bus.Published()
-	require.Len(t, events, 2)
+	require.Len(t, events, 3, "forge, forge.push and orders")
 	for _, e := range events {
 		for _, k := range []string{"x-forge-signature", "x-forge-legacy-signature", "x-signature", "x-signature-256", "webhook-signature", "authorization"} {
 			require.NotContains(t, e.Metadata, k, "%s on topic %s", k, e.Topic)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/tidwall/gjson"
@@ -55,10 +57,34 @@ const MaxDeliveryIDLength = 200
 // sub-topic. A request header of that name is dropped, so that only the ingress sets it.
 const MetaEventNameUnknown = "event_name_unknown"
 
+// MetaEventNameSource is the metadata key, set on every sub-topic event, that says where the
+// sub-topic's name came from: [FromUnsignedHeader] or [FromPayload]. A request header of that
+// name is dropped, so that only the ingress sets it.
+const MetaEventNameSource = "event_name_source"
+
+// Values of [MetaEventNameSource].
+const (
+	// FromUnsignedHeader: the name is a request header, which no provider signs (GitHub's
+	// X-GitHub-Event, Bitbucket's X-Event-Key, Gitea's X-Gitea-Event). It is as trustworthy as
+	// the request, not as the payload.
+	FromUnsignedHeader = "unsigned-header"
+	// FromPayload: the name is a field of the payload (GitLab's object_kind or event_name),
+	// covered by the signature where the sender signs the body.
+	FromPayload = "payload"
+)
+
 // Ingress serves POST /api/events/http/{topic}.
+//
+// A webhook becomes one event on its topic and, when its provider names the event (e.g.
+// X-GitHub-Event: push) with a name it documents, a second one on the sub-topic
+// (github.push), published together in one batch. On a bus that can publish once (the SQL
+// bus), the delivery id is recorded with the events in the same transaction, and that record
+// alone decides duplicates. On the others the delivery id is claimed in the deduplication
+// table first and confirmed after the publish.
 type Ingress struct {
 	cfg    Config
-	pub    eventsvc.Publisher
+	pub    eventsvc.BatchPublisher
+	once   onceBus // nil when the bus cannot publish once
 	dedup  *Dedup
 	log    zerolog.Logger
 	topics map[string]*topic
@@ -70,6 +96,11 @@ type Ingress struct {
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	unknownEvents *prometheus.CounterVec
+}
+
+// onceBus is the part of *eventsvc.Service that publishes once.
+type onceBus interface {
+	PublishOnce(ctx context.Context, once eventsvc.Once, events ...eventsvc.Event) error
 }
 
 type topic struct {
@@ -84,7 +115,7 @@ type topic struct {
 type Params struct {
 	fx.In
 	Config     Config
-	Publisher  eventsvc.Publisher
+	Publisher  eventsvc.BatchPublisher
 	Dedup      *Dedup
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
@@ -98,6 +129,12 @@ type Params struct {
 // shorter than MinSecretLength, naming their key; in development it warns.
 func New(p Params) (*Ingress, error) {
 	in := &Ingress{cfg: p.Config, pub: p.Publisher, dedup: p.Dedup, log: p.Logger, topics: map[string]*topic{}, now: time.Now}
+	if o, ok := p.Publisher.(interface {
+		onceBus
+		CanPublishOnce() bool
+	}); ok && o.CanPublishOnce() {
+		in.once = o
+	}
 	providers := map[string]Source{}
 	for _, s := range p.Sources {
 		providers[s.Topic] = s
@@ -119,6 +156,9 @@ func New(p Params) (*Ingress, error) {
 			problems = append(problems, config.Problem{Path: "events.http.topics",
 				Message: fmt.Sprintf("topic %s has no verifier: %s, or set events.http.topicOptions.%s.insecure: true to accept unsigned requests", name, howToVerify(src, ok), name)})
 			continue
+		}
+		if src.EventName != nil && src.EventNameSource != FromUnsignedHeader && src.EventNameSource != FromPayload {
+			return nil, fmt.Errorf("ingress: the source of topic %s names events but says neither where from (EventNameSource %q)", name, src.EventNameSource)
 		}
 		if len(opts.SubTopics) > 0 && src.EventName == nil {
 			problems = append(problems, config.Problem{Path: "events.http.topicOptions." + name + ".subTopics",
@@ -221,7 +261,7 @@ func droppedHeaders(sources []Source, topics map[string]*topic) map[string]bool 
 		"content-length": true, "connection": true, "keep-alive": true, "te": true, "trailer": true,
 		"transfer-encoding": true, "upgrade": true, "accept-encoding": true,
 		strings.ToLower(HeaderWebhookSignature): true, strings.ToLower(DefaultSignatureHeader): true,
-		MetaEventNameUnknown: true,
+		MetaEventNameUnknown: true, MetaEventNameSource: true,
 	}
 	for _, s := range sources {
 		for _, h := range s.SignatureHeaders {
@@ -335,14 +375,67 @@ func (in *Ingress) handle(w http.ResponseWriter, r *http.Request, t *topic, name
 			return ResultInvalid
 		}
 	}
-	meta := in.metadata(r.Header)
-	if t.EventName != nil {
-		if n := t.EventName(r.Header, payload); n != "" && !t.known[n] {
-			meta[MetaEventNameUnknown] = "true"
-			in.unknownEvents.WithLabelValues(name).Inc()
-		}
+	events := in.events(r, t, name, id, key, payload)
+	if in.once != nil && id != "" {
+		return in.publishOnce(w, r, name, id, events)
 	}
+	return in.claimAndPublish(w, r, name, id, events)
+}
+
+// events makes the webhook's events: one on the topic and, when the provider names the event
+// with a name it documents (or events.http.topicOptions.<topic>.subTopics lists), one on the
+// sub-topic <topic>.<name> with the same id, key, time and payload, and MetaEventNameSource.
+// An event with a name that is not known stays on the topic alone, marked with
+// MetaEventNameUnknown and counted: no sender can create topics (and metric series) at will.
+func (in *Ingress) events(r *http.Request, t *topic, name, id, key string, payload []byte) []eventsvc.Event {
+	if id == "" {
+		id = watermill.NewUUID() // both events carry the same id
+	}
+	e := eventsvc.Event{ID: id, Topic: name, Key: key, Payload: payload, Metadata: in.metadata(r.Header), Time: in.now()}
+	if t.EventName == nil {
+		return []eventsvc.Event{e}
+	}
+	n := t.EventName(r.Header, payload)
+	switch {
+	case n == "":
+		return []eventsvc.Event{e}
+	case !t.known[n]:
+		e.Metadata[MetaEventNameUnknown] = "true"
+		in.unknownEvents.WithLabelValues(name).Inc()
+		return []eventsvc.Event{e}
+	}
+	sub := e
+	sub.Topic = name + "." + n
+	sub.Metadata = maps.Clone(e.Metadata)
+	sub.Metadata[MetaEventNameSource] = t.EventNameSource
+	return []eventsvc.Event{e, sub}
+}
+
+// publishOnce records the delivery and publishes its events in one transaction: the record
+// alone decides whether the delivery is a duplicate.
+func (in *Ingress) publishOnce(w http.ResponseWriter, r *http.Request, name, id string, events []eventsvc.Event) string {
+	pctx, cancel := context.WithTimeout(r.Context(), in.cfg.PublishTimeout)
+	err := in.once.PublishOnce(pctx, eventsvc.Once{Scope: name, ID: id, Keep: in.cfg.DedupRetention}, events...)
+	cancel()
+	switch {
+	case errors.Is(err, eventsvc.ErrDuplicate):
+		httpserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "duplicate"})
+		return ResultDuplicate
+	case err != nil:
+		zerolog.Ctx(r.Context()).Error().Err(err).Str("topic", name).Str("delivery_id", id).Msg("webhook not published")
+		fail(w, r, http.StatusServiceUnavailable, true, "the events bus did not take the webhook; retry later")
+		return ResultPublishFailed
+	}
+	httpserver.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "accepted"})
+	return ResultAccepted
+}
+
+// claimAndPublish claims the delivery id in the deduplication table, publishes the events, and
+// confirms the claim, or releases it when the publish failed so that the sender's retry is
+// accepted. Without a delivery id it only publishes.
+func (in *Ingress) claimAndPublish(w http.ResponseWriter, r *http.Request, name, id string, events []eventsvc.Event) string {
 	ctx := r.Context()
+	log := zerolog.Ctx(ctx)
 	if id != "" {
 		claim, err := in.dedup.Claim(ctx, name, id)
 		if err != nil {
@@ -360,7 +453,7 @@ func (in *Ingress) handle(w http.ResponseWriter, r *http.Request, t *topic, name
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, in.cfg.PublishTimeout)
-	err = in.pub.Publish(pctx, eventsvc.Event{ID: id, Topic: name, Key: key, Payload: payload, Metadata: meta})
+	err := in.pub.PublishBatch(pctx, events...)
 	cancel()
 	if err != nil {
 		log.Error().Err(err).Str("topic", name).Str("delivery_id", id).Msg("webhook not published")

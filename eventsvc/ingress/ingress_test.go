@@ -35,10 +35,14 @@ type flakyBus struct {
 }
 
 func (f *flakyBus) Publish(ctx context.Context, e eventsvc.Event) error {
+	return f.PublishBatch(ctx, e)
+}
+
+func (f *flakyBus) PublishBatch(ctx context.Context, events ...eventsvc.Event) error {
 	if f.failing.Load() {
 		return errors.New("broker unreachable")
 	}
-	return f.Recorder.Publish(ctx, e)
+	return f.Recorder.PublishBatch(ctx, events...)
 }
 
 const hmacSecret = "shared-secret-for-orders"

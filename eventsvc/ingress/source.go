@@ -33,10 +33,12 @@ type Source struct {
 	// JSON payload, and checks what the payload says about itself (answered 400 on error). Nil
 	// means no key and no check.
 	Inspect func(h http.Header, payload []byte) (key string, err error)
-	// EventName returns the name the provider's sub-topic router publishes the event under
-	// (topic + "." + name), read the same way the router reads it; "" when there is none. Nil
-	// when the topic has no sub-topics.
+	// EventName returns the event's name, which makes its sub-topic topic + "." + name; ""
+	// when there is none. Nil when the topic has no sub-topics.
 	EventName func(h http.Header, payload []byte) string
+	// EventNameSource says where EventName reads the name: [FromUnsignedHeader] or
+	// [FromPayload]; sub-topic events carry it as [MetaEventNameSource].
+	EventNameSource string
 	// KnownEvents are the event names the provider documents. Only these, and those listed
 	// in events.http.topicOptions.<topic>.subTopics, get a sub-topic; an event with any other
 	// name stays on the topic, marked with [MetaEventNameUnknown], and is counted in

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +38,10 @@ type Bus struct {
 	closed      atomic.Bool
 }
 
-var _ eventsvc.Backend = (*Bus)(nil)
+var (
+	_ eventsvc.Backend      = (*Bus)(nil)
+	_ eventsvc.BatchBackend = (*Bus)(nil)
+)
 
 // New prepares a Kafka bus; it connects in Start.
 func New(cfg Config, log zerolog.Logger) (*Bus, error) {
@@ -121,24 +126,43 @@ func (b *Bus) Publisher() message.Publisher { return b }
 // them (acks=all), or an error within events.kafka.publishTimeout (or earlier, when the first
 // message's context ends).
 func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
+	if len(msgs) == 0 {
+		return b.PublishBatch(context.Background(), nil)
+	}
+	batch := make([]eventsvc.Outgoing, len(msgs))
+	for i, m := range msgs {
+		batch[i] = eventsvc.Outgoing{Topic: topic, Message: m}
+	}
+	return b.PublishBatch(msgs[0].Context(), batch)
+}
+
+// PublishBatch writes the messages of any topics in one call of the writer, which sends them
+// to their partitions' leaders together, and returns once the broker acknowledged all of them
+// (acks=all), or an error within events.kafka.publishTimeout or when ctx ends. Kafka has no
+// atomic batch here: after an error, some of the messages may be stored.
+func (b *Bus) PublishBatch(ctx context.Context, batch []eventsvc.Outgoing) error {
 	if b.closed.Load() {
 		return eventsvc.ErrClosed
 	}
-	if len(msgs) == 0 {
+	if len(batch) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(msgs[0].Context(), b.cfg.PublishTimeout)
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
-	kt := b.cfg.kafkaTopic(topic)
-	if err := b.ensureTopic(ctx, kt); err != nil {
-		return err
-	}
-	recs := make([]kafkago.Message, len(msgs))
-	for i, m := range msgs {
-		recs[i] = toRecord(kt, topic, m)
+	recs := make([]kafkago.Message, len(batch))
+	names := make([]string, 0, 2)
+	for i, o := range batch {
+		kt := b.cfg.kafkaTopic(o.Topic)
+		if !slices.Contains(names, kt) {
+			if err := b.ensureTopic(ctx, kt); err != nil {
+				return err
+			}
+			names = append(names, kt)
+		}
+		recs[i] = toRecord(kt, o.Topic, o.Message)
 	}
 	if err := b.writer.WriteMessages(ctx, recs...); err != nil {
-		return fmt.Errorf("kafka topic %s: %w", kt, err)
+		return fmt.Errorf("kafka topic %s: %w", strings.Join(names, ", "), err)
 	}
 	return nil
 }

@@ -38,6 +38,8 @@ type Bus struct {
 	groups map[groupTopic]*group
 }
 
+var _ eventsvc.BatchBackend = (*Bus)(nil)
+
 var _ eventsvc.Backend = (*Bus)(nil)
 
 type groupTopic struct{ group, topic string }
@@ -77,6 +79,20 @@ func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
 		return eventsvc.ErrClosed
 	}
 	return b.gc.Publish(topic, msgs...)
+}
+
+// PublishBatch queues the messages in order, each for every group subscribed to its topic.
+// A bus closed before the call refuses the whole batch; a Close during it may cut it short.
+func (b *Bus) PublishBatch(_ context.Context, batch []eventsvc.Outgoing) error {
+	if b.closed.Load() {
+		return eventsvc.ErrClosed
+	}
+	for _, o := range batch {
+		if err := b.gc.Publish(o.Topic, o.Message); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Subscriber returns a new member of the group.

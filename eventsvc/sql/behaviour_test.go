@@ -268,11 +268,11 @@ func TestPublishBatchAcrossTopics(t *testing.T) {
 	dialects(t, func(t *testing.T, db *database.DB) {
 		b := startBus(t, db, testConfig())
 		t1, t2 := "a-"+watermill.NewShortUUID(), "b-"+watermill.NewShortUUID()
-		var batch []sqlbus.Outgoing
+		var batch []eventsvc.Outgoing
 		for i := range 6 {
 			m := message.NewMessage(fmt.Sprintf("m-%d", i), nil)
 			m.Metadata.Set(eventsvc.MetaKeyHeader, "k")
-			batch = append(batch, sqlbus.Outgoing{Topic: []string{t1, t2}[i%2], Message: m})
+			batch = append(batch, eventsvc.Outgoing{Topic: []string{t1, t2}[i%2], Message: m})
 		}
 		require.NoError(t, b.PublishBatch(t.Context(), batch))
 		for ti, topic := range []string{t1, t2} {

@@ -2,6 +2,7 @@ package sqlbus
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,7 +51,11 @@ type Bus struct {
 	committer sync.WaitGroup
 }
 
-var _ eventsvc.Backend = (*Bus)(nil)
+var (
+	_ eventsvc.Backend      = (*Bus)(nil)
+	_ eventsvc.BatchBackend = (*Bus)(nil)
+	_ eventsvc.OnceBackend  = (*Bus)(nil)
+)
 
 type groupTopic struct{ group, topic string }
 
@@ -99,39 +104,42 @@ func (b *Bus) Publisher() message.Publisher { return b }
 // Publish stores the messages in one transaction and wakes the topic's readers. The first
 // message's context bounds the wait.
 func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
-	if b.closed.Load() {
-		return eventsvc.ErrClosed
-	}
 	if len(msgs) == 0 {
-		return nil
+		return b.PublishBatch(context.Background(), nil)
 	}
-	batch := make([]Outgoing, len(msgs))
+	batch := make([]eventsvc.Outgoing, len(msgs))
 	for i, m := range msgs {
-		batch[i] = Outgoing{Topic: topic, Message: m}
+		batch[i] = eventsvc.Outgoing{Topic: topic, Message: m}
 	}
 	return b.PublishBatch(msgs[0].Context(), batch)
-}
-
-// Outgoing is one message of a [Bus.PublishBatch] with its topic.
-type Outgoing struct {
-	Topic   string
-	Message *message.Message
 }
 
 // PublishBatch stores messages of any topics atomically — all or none — in order, and wakes
 // their readers. Concurrent calls share one transaction (see commitLoop); each returns once its
 // messages are committed, or with the error that kept them out.
-func (b *Bus) PublishBatch(ctx context.Context, batch []Outgoing) error {
+func (b *Bus) PublishBatch(ctx context.Context, batch []eventsvc.Outgoing) error {
+	return b.submit(ctx, nil, batch)
+}
+
+// PublishOnce is PublishBatch that also records once in bus_once, in the same transaction,
+// unless the key is recorded and not expired: then it stores nothing and returns
+// eventsvc.ErrDuplicate. Expired keys are purged with the messages.
+func (b *Bus) PublishOnce(ctx context.Context, once eventsvc.Once, batch []eventsvc.Outgoing) error {
+	return b.submit(ctx, &once, batch)
+}
+
+// submit hands a publish to the group committer and waits for its outcome.
+func (b *Bus) submit(ctx context.Context, once *eventsvc.Once, batch []eventsvc.Outgoing) error {
 	if b.closed.Load() {
 		return eventsvc.ErrClosed
 	}
-	if len(batch) == 0 {
+	if len(batch) == 0 && once == nil {
 		return nil
 	}
 	if b.hub == nil {
 		return errors.New("events.sql: Publish before Start")
 	}
-	req := &commitReq{ctx: ctx, batch: batch, done: make(chan error, 1)}
+	req := &commitReq{ctx: ctx, once: once, batch: batch, done: make(chan error, 1)}
 	select {
 	case b.commits <- req:
 	case <-ctx.Done():
@@ -144,52 +152,83 @@ func (b *Bus) PublishBatch(ctx context.Context, batch []Outgoing) error {
 	return <-req.done
 }
 
-// write stores batch in one transaction and wakes the readers of its topics.
-func (b *Bus) write(ctx context.Context, batch []Outgoing) error {
-	now := time.Now().UnixNano()
+// write stores the requests in one transaction and wakes the readers of their topics. It
+// returns the transaction's error, or each request's outcome: nil, or eventsvc.ErrDuplicate
+// for a request whose once key is recorded (its messages are not stored).
+func (b *Bus) write(ctx context.Context, reqs []*commitReq) ([]error, error) {
+	now := time.Now()
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("events.sql: publish: %w", err)
+		return nil, fmt.Errorf("events.sql: publish: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	pg := b.db.Dialect() == database.Postgres
 	if pg {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(publishLock)); err != nil {
-			return fmt.Errorf("events.sql: publish: %w", err)
+			return nil, fmt.Errorf("events.sql: publish: %w", err)
 		}
 	}
+	outcomes := make([]error, len(reqs))
 	topics := map[string]int{}
-	for _, o := range batch {
-		meta, err := json.Marshal(o.Message.Metadata)
-		if err != nil {
-			return fmt.Errorf("events.sql: publish: metadata: %w", err)
+	for i, r := range reqs {
+		if r.once != nil {
+			fresh, err := recordOnce(ctx, tx, *r.once, now)
+			if err != nil {
+				return nil, err
+			}
+			if !fresh {
+				outcomes[i] = eventsvc.ErrDuplicate
+				continue
+			}
 		}
-		payload := o.Message.Payload
-		if payload == nil {
-			payload = []byte{}
+		for _, o := range r.batch {
+			meta, err := json.Marshal(o.Message.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("events.sql: publish: metadata: %w", err)
+			}
+			payload := o.Message.Payload
+			if payload == nil {
+				payload = []byte{}
+			}
+			part := partitionOf(o.Message.Metadata.Get(eventsvc.MetaKeyHeader), o.Message.UUID)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+				o.Topic, part, o.Message.UUID, payload, string(meta), now.UnixNano()); err != nil {
+				return nil, fmt.Errorf("events.sql: publish to %s: %w", o.Topic, err)
+			}
+			topics[o.Topic]++
 		}
-		part := partitionOf(o.Message.Metadata.Get(eventsvc.MetaKeyHeader), o.Message.UUID)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			o.Topic, part, o.Message.UUID, payload, string(meta), now); err != nil {
-			return fmt.Errorf("events.sql: publish to %s: %w", o.Topic, err)
-		}
-		topics[o.Topic]++
 	}
 	if pg {
 		for t := range topics {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, t); err != nil {
-				return fmt.Errorf("events.sql: publish: notify: %w", err)
+				return nil, fmt.Errorf("events.sql: publish: notify: %w", err)
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("events.sql: publish: %w", err)
+		return nil, fmt.Errorf("events.sql: publish: %w", err)
 	}
 	for t, n := range topics {
 		b.metrics.published.WithLabelValues(t).Add(float64(n))
 		b.hub.wake(t)
 	}
-	return nil
+	return outcomes, nil
+}
+
+// recordOnce inserts the key, or renews an expired one; fresh is false when the key is
+// recorded and not expired.
+func recordOnce(ctx context.Context, tx *sql.Tx, once eventsvc.Once, now time.Time) (fresh bool, err error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at WHERE bus_once.expires_at < $4`,
+		once.Scope, once.ID, now.Add(once.Keep).UnixNano(), now.UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("events.sql: record %s %s: %w", once.Scope, once.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("events.sql: record %s %s: %w", once.Scope, once.ID, err)
+	}
+	return n == 1, nil
 }
 
 // announce wakes the readers of name (a topic, or a topic's releases) in this process and, on

@@ -15,10 +15,11 @@ const maxGroup = 256
 // alone.
 const groupTimeout = 30 * time.Second
 
-// commitReq is one PublishBatch waiting for the group committer.
+// commitReq is one PublishBatch or PublishOnce waiting for the group committer.
 type commitReq struct {
 	ctx   context.Context
-	batch []Outgoing
+	once  *eventsvc.Once // nil for PublishBatch
+	batch []eventsvc.Outgoing
 	done  chan error // buffered: the committer never waits for the caller
 }
 
@@ -81,21 +82,26 @@ func (b *Bus) commitGroup(group []*commitReq) {
 	case 0:
 		return
 	case 1:
-		live[0].done <- b.write(live[0].ctx, live[0].batch)
+		live[0].done <- b.writeAlone(live[0])
 		return
 	}
-	var all []Outgoing
-	for _, r := range live {
-		all = append(all, r.batch...)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
-	err := b.write(ctx, all)
+	outcomes, err := b.write(ctx, live)
 	cancel()
-	for _, r := range live {
+	for i, r := range live {
 		if err == nil {
-			r.done <- nil
+			r.done <- outcomes[i]
 			continue
 		}
-		r.done <- b.write(r.ctx, r.batch)
+		r.done <- b.writeAlone(r)
 	}
+}
+
+// writeAlone writes one request in a transaction of its own and returns its outcome.
+func (b *Bus) writeAlone(r *commitReq) error {
+	outcomes, err := b.write(r.ctx, []*commitReq{r})
+	if err != nil {
+		return err
+	}
+	return outcomes[0]
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stagebus/stagebus/database"
-	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
+	"github.com/stagebus/stagebus/eventsvc"
 )
 
 // TestGroupCommitIsolatesABadMessage: publishes that share a group commit do not share a
@@ -34,8 +34,8 @@ func TestGroupCommitIsolatesABadMessage(t *testing.T) {
 			require.NoError(t, err)
 		}
 		topic := "group-" + watermill.NewShortUUID()
-		one := func(id string) []sqlbus.Outgoing {
-			return []sqlbus.Outgoing{{Topic: topic, Message: message.NewMessage(id, []byte("{}"))}}
+		one := func(id string) []eventsvc.Outgoing {
+			return []eventsvc.Outgoing{{Topic: topic, Message: message.NewMessage(id, []byte("{}"))}}
 		}
 		errs := b.CommitGroup(t.Context(), one("good-1"), one("poison"), one("good-2"))
 		require.NoError(t, errs[0])

@@ -3,6 +3,8 @@ package sqlbus
 import (
 	"context"
 	"time"
+
+	"github.com/stagebus/stagebus/eventsvc"
 )
 
 // SetClock sets the purge's clock, for tests.
@@ -10,7 +12,7 @@ func (b *Bus) SetClock(now func() time.Time) { b.clock = now }
 
 // CommitGroup runs one group commit of the batches, as the committer does with publishes
 // that arrive together, and returns each batch's result.
-func (b *Bus) CommitGroup(ctx context.Context, batches ...[]Outgoing) []error {
+func (b *Bus) CommitGroup(ctx context.Context, batches ...[]eventsvc.Outgoing) []error {
 	group := make([]*commitReq, len(batches))
 	for i, batch := range batches {
 		group[i] = &commitReq{ctx: ctx, batch: batch, done: make(chan error, 1)}

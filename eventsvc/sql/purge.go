@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Purge deletes the messages older than events.sql.retention, and the memberships of instances
-// that vanished an hour ago. Consumer groups that had not
+// Purge deletes the messages older than events.sql.retention, the expired keys of publishes
+// made once, and the memberships of instances that vanished an hour ago. Consumer groups that had not
 // handled some of them are reported first — counted in [MetricBehindRetention] and logged —
 // so that nothing is skipped silently.
 func (b *Bus) Purge(ctx context.Context) error {
@@ -34,6 +34,9 @@ func (b *Bus) Purge(ctx context.Context) error {
 	}
 	rows.Close()
 	if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_messages WHERE created_at < $1`, cutoff); err != nil {
+		return fmt.Errorf("events.sql: purge: %w", err)
+	}
+	if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_once WHERE expires_at < $1`, b.now().UnixNano()); err != nil {
 		return fmt.Errorf("events.sql: purge: %w", err)
 	}
 	// Members that stopped renewing an hour ago are gone (killed instances).

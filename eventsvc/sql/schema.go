@@ -8,14 +8,31 @@ import (
 
 // Migrations create the bus tables: the messages, numbered by a global sequence that is never
 // reused (SQLite AUTOINCREMENT) and spread over [Partitions] by key; one offset and lease per
-// consumer group, topic and partition; and the live members of each group and topic, which
-// share the partitions out.
+// consumer group, topic and partition; the live members of each group and topic, which share
+// the partitions out; and the keys of publishes made once (eventsvc.Once), kept until they
+// expire.
 var Migrations = []database.Migration{{
 	Module:   "eventsvc.sql",
 	Version:  1,
 	SQLite:   busSchema("INTEGER", " AUTOINCREMENT", "BLOB"),
 	Postgres: busSchema("BIGSERIAL", "", "BYTEA"),
+}, {
+	Module:   "eventsvc.sql",
+	Version:  2,
+	SQLite:   onceSchema + " WITHOUT ROWID" + onceIndex,
+	Postgres: onceSchema + onceIndex,
 }}
+
+// onceSchema is bus_once without its index; SQLite stores it in its primary key's B-tree.
+const onceSchema = `CREATE TABLE bus_once (
+	scope TEXT NOT NULL,
+	id TEXT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	PRIMARY KEY (scope, id)
+)`
+
+const onceIndex = `;
+CREATE INDEX bus_once_expires_at ON bus_once (expires_at)`
 
 // busSchema is the bus tables' DDL with the dialect's sequence column and byte type.
 func busSchema(seqType, seqSuffix, bytesType string) string {
