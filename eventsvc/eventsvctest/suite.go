@@ -36,6 +36,11 @@ type Config struct {
 	Wait time.Duration
 	// LeakOptions are passed to goleak for goroutines the backend's libraries keep on purpose.
 	LeakOptions []goleak.Option
+	// RefuseMessage makes the bus refuse to store the message with the given id, from now
+	// on. Set it for backends whose batches are all-or-nothing (eventsvc.BatchBackend on one
+	// transaction): the suite then checks that a batch with a refused message stores none of
+	// its messages. Nil for backends that cannot promise it.
+	RefuseMessage func(t *testing.T, bus Bus, id string)
 }
 
 // Run runs the conformance suite. Its tests run one after another, so that goroutine leaks
@@ -61,6 +66,13 @@ func Run(t *testing.T, cfg Config) {
 		{"GracefulDrain", s.gracefulDrain},
 		{"RuntimeSubscribe", s.runtimeSubscribe},
 		{"PublishAfterStop", s.publishAfterStop},
+		{"BatchAcrossTopics", s.batchAcrossTopics},
+	}
+	if cfg.RefuseMessage != nil {
+		tests = append(tests, struct {
+			name string
+			fn   func(t *testing.T)
+		}{"BatchAllOrNothing", s.batchAllOrNothing})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.fn)

@@ -19,6 +19,9 @@ func TestConformance(t *testing.T) {
 	dialects(t, func(t *testing.T, db *database.DB) {
 		eventsvctest.Run(t, eventsvctest.Config{
 			NewBus: func(*testing.T) eventsvctest.Bus { return shared{db: db, cfg: testConfig()} },
+			RefuseMessage: func(t *testing.T, bus eventsvctest.Bus, id string) {
+				refuseMessage(t, bus.(shared).db, id)
+			},
 		})
 	})
 }

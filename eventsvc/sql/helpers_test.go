@@ -1,6 +1,9 @@
 package sqlbus_test
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,3 +56,24 @@ type shared struct {
 }
 
 func (s shared) NewBackend(t *testing.T) eventsvc.Backend { return newBus(t, s.db, s.cfg) }
+
+// refuseMessage makes db refuse to insert the bus message with uuid id, with a trigger.
+func refuseMessage(t testing.TB, db *database.DB, id string) {
+	t.Helper()
+	name := "refuse_" + strings.NewReplacer("-", "_").Replace(id)
+	stmts := map[database.Dialect][]string{
+		database.SQLite: {fmt.Sprintf(`CREATE TRIGGER %s BEFORE INSERT ON bus_messages WHEN NEW.uuid = '%s'
+			BEGIN SELECT RAISE(ABORT, 'refused message'); END`, name, id)},
+		database.Postgres: {
+			fmt.Sprintf(`CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+			   IF NEW.uuid = '%s' THEN RAISE EXCEPTION 'refused message'; END IF;
+			   RETURN NEW;
+			 END $$`, name, id),
+			fmt.Sprintf(`CREATE TRIGGER %s BEFORE INSERT ON bus_messages FOR EACH ROW EXECUTE FUNCTION %s()`, name, name),
+		},
+	}[db.Dialect()]
+	for _, s := range stmts {
+		_, err := db.ExecContext(context.Background(), s)
+		require.NoError(t, err)
+	}
+}
