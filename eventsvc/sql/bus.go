@@ -2,8 +2,6 @@ package sqlbus
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -44,6 +42,7 @@ type Bus struct {
 
 	mu      sync.Mutex
 	readers map[groupTopic]*reader // guarded by mu, as hub is until Start set it
+	stmts   *statements            // prepared by Start, closed by Close
 
 	// commits takes publishes to the group committer between Start and Close.
 	commits   chan *commitReq
@@ -91,6 +90,12 @@ func (b *Bus) Start(ctx context.Context) error {
 		b.mu.Unlock()
 		return errors.New("events.sql: the bus is started already")
 	}
+	stmts, err := prepare(ctx, b.db)
+	if err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	b.stmts = stmts
 	b.hub = joinHub(b.db, b.log)
 	b.commits, b.quit = make(chan *commitReq, maxGroup), make(chan struct{})
 	b.mu.Unlock()
@@ -139,7 +144,11 @@ func (b *Bus) submit(ctx context.Context, once *eventsvc.Once, batch []eventsvc.
 	if b.hub == nil {
 		return errors.New("events.sql: Publish before Start")
 	}
-	req := &commitReq{ctx: ctx, once: once, batch: batch, done: make(chan error, 1)}
+	rows, err := toRows(batch, b.db.Dialect() == database.SQLite)
+	if err != nil {
+		return err
+	}
+	req := &commitReq{ctx: ctx, once: once, rows: rows, done: make(chan error, 1)}
 	select {
 	case b.commits <- req:
 	case <-ctx.Done():
@@ -150,85 +159,6 @@ func (b *Bus) submit(ctx context.Context, once *eventsvc.Once, batch []eventsvc.
 	// Once taken, the request is answered: written, refused, or skipped because ctx ended
 	// before its turn, so that the caller never mistakes a committed message for a failed one.
 	return <-req.done
-}
-
-// write stores the requests in one transaction and wakes the readers of their topics. It
-// returns the transaction's error, or each request's outcome: nil, or eventsvc.ErrDuplicate
-// for a request whose once key is recorded (its messages are not stored).
-func (b *Bus) write(ctx context.Context, reqs []*commitReq) ([]error, error) {
-	now := time.Now()
-	tx, err := b.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("events.sql: publish: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	pg := b.db.Dialect() == database.Postgres
-	if pg {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(publishLock)); err != nil {
-			return nil, fmt.Errorf("events.sql: publish: %w", err)
-		}
-	}
-	outcomes := make([]error, len(reqs))
-	topics := map[string]int{}
-	for i, r := range reqs {
-		if r.once != nil {
-			fresh, err := recordOnce(ctx, tx, *r.once, now)
-			if err != nil {
-				return nil, err
-			}
-			if !fresh {
-				outcomes[i] = eventsvc.ErrDuplicate
-				continue
-			}
-		}
-		for _, o := range r.batch {
-			meta, err := json.Marshal(o.Message.Metadata)
-			if err != nil {
-				return nil, fmt.Errorf("events.sql: publish: metadata: %w", err)
-			}
-			payload := o.Message.Payload
-			if payload == nil {
-				payload = []byte{}
-			}
-			part := partitionOf(o.Message.Metadata.Get(eventsvc.MetaKeyHeader), o.Message.UUID)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-				o.Topic, part, o.Message.UUID, payload, string(meta), now.UnixNano()); err != nil {
-				return nil, fmt.Errorf("events.sql: publish to %s: %w", o.Topic, err)
-			}
-			topics[o.Topic]++
-		}
-	}
-	if pg {
-		for t := range topics {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, t); err != nil {
-				return nil, fmt.Errorf("events.sql: publish: notify: %w", err)
-			}
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("events.sql: publish: %w", err)
-	}
-	for t, n := range topics {
-		b.metrics.published.WithLabelValues(t).Add(float64(n))
-		b.hub.wake(t)
-	}
-	return outcomes, nil
-}
-
-// recordOnce inserts the key, or renews an expired one; fresh is false when the key is
-// recorded and not expired.
-func recordOnce(ctx context.Context, tx *sql.Tx, once eventsvc.Once, now time.Time) (fresh bool, err error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at WHERE bus_once.expires_at < $4`,
-		once.Scope, once.ID, now.Add(once.Keep).UnixNano(), now.UnixNano())
-	if err != nil {
-		return false, fmt.Errorf("events.sql: record %s %s: %w", once.Scope, once.ID, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("events.sql: record %s %s: %w", once.Scope, once.ID, err)
-	}
-	return n == 1, nil
 }
 
 // announce wakes the readers of name (a topic, or a topic's releases) in this process and, on
@@ -273,6 +203,9 @@ func (b *Bus) Close() error {
 	err := b.purge.Stop(context.Background())
 	if h != nil {
 		h.leave()
+	}
+	if b.stmts != nil {
+		err = errors.Join(err, b.stmts.Close())
 	}
 	return err
 }

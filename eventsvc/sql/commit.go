@@ -17,10 +17,10 @@ const groupTimeout = 30 * time.Second
 
 // commitReq is one PublishBatch or PublishOnce waiting for the group committer.
 type commitReq struct {
-	ctx   context.Context
-	once  *eventsvc.Once // nil for PublishBatch
-	batch []eventsvc.Outgoing
-	done  chan error // buffered: the committer never waits for the caller
+	ctx  context.Context
+	once *eventsvc.Once // nil for PublishBatch
+	rows []row
+	done chan error // buffered: the committer never waits for the caller
 }
 
 // commitLoop is the group committer: it takes the publishes that arrive together and writes
@@ -46,13 +46,13 @@ func (b *Bus) commitLoop() {
 				}
 			}
 		}
-		group, n := []*commitReq{first}, len(first.batch)
+		group, n := []*commitReq{first}, len(first.rows)
 		for yields := 0; yields < 10 && n < maxGroup; yields++ {
 			took := false
 			for n < maxGroup {
 				select {
 				case r := <-b.commits:
-					group, n, took = append(group, r), n+len(r.batch), true
+					group, n, took = append(group, r), n+len(r.rows), true
 					continue
 				default:
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
 )
 
@@ -15,7 +16,11 @@ func (b *Bus) SetClock(now func() time.Time) { b.clock = now }
 func (b *Bus) CommitGroup(ctx context.Context, batches ...[]eventsvc.Outgoing) []error {
 	group := make([]*commitReq, len(batches))
 	for i, batch := range batches {
-		group[i] = &commitReq{ctx: ctx, batch: batch, done: make(chan error, 1)}
+		rows, err := toRows(batch, b.db.Dialect() == database.SQLite)
+		if err != nil {
+			panic(err)
+		}
+		group[i] = &commitReq{ctx: ctx, rows: rows, done: make(chan error, 1)}
 	}
 	b.commitGroup(group)
 	out := make([]error, len(group))

@@ -432,8 +432,7 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 
 // read returns up to limit messages of partition p after cursor.
 func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*message.Message, error) {
-	rows, err := r.bus.db.QueryContext(ctx, `SELECT seq, uuid, payload, metadata FROM bus_messages
-		WHERE topic = $1 AND part = $2 AND seq > $3 ORDER BY seq LIMIT $4`, r.topic, p, cursor, limit)
+	rows, err := r.bus.stmts.read.query(ctx, r.bus.db, r.topic, p, cursor, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 // Migrations create the bus tables: the messages, numbered by a global sequence that is never
 // reused (SQLite AUTOINCREMENT) and spread over [Partitions] by key; one offset and lease per
 // consumer group, topic and partition; the live members of each group and topic, which share
-// the partitions out; and the keys of publishes made once (eventsvc.Once), kept until they
-// expire.
+// the partitions out; the keys of publishes made once (eventsvc.Once), kept until they
+// expire; and, in version 2, messages that share another message's payload.
 var Migrations = []database.Migration{{
 	Module:   "eventsvc.sql",
 	Version:  1,
@@ -19,9 +19,14 @@ var Migrations = []database.Migration{{
 }, {
 	Module:   "eventsvc.sql",
 	Version:  2,
-	SQLite:   onceSchema + " WITHOUT ROWID" + onceIndex,
-	Postgres: onceSchema + onceIndex,
+	SQLite:   onceSchema + " WITHOUT ROWID" + onceIndex + payloadOf,
+	Postgres: onceSchema + onceIndex + payloadOf,
 }}
+
+// payloadOf lets a message refer to the payload of another message published in the same
+// transaction (an event and its sub-topic event), so that the payload is stored once.
+const payloadOf = `;
+ALTER TABLE bus_messages ADD COLUMN payload_of BIGINT`
 
 // onceSchema is bus_once without its index; SQLite stores it in its primary key's B-tree.
 const onceSchema = `CREATE TABLE bus_once (
