@@ -18,9 +18,12 @@
 //
 // With -metrics (the target's Prometheus /metrics URL) it also checks that every accepted
 // delivery reached a subscriber: the increase of stagebus_events_delivered_total over the
-// series labelled topic=-expect-topic (default github) and subscription="github-event-router",
-// scraped before the first request and after the run (waiting up to 10 s for it to settle),
-// must be at least the number of 202 answers, warm-up included.
+// series labelled topic=-expect-topic (default github.push, the topic a push's subscribers
+// read; the ingress publishes it with github) and subscription=-subscription (required with
+// -metrics, no default: name a subscriber the target runs, e.g. recorder with
+// events.recorder.topics [github.push]), scraped before the first request and after the run
+// (waiting up to 10 s for it to settle), must be at least the number of 202 answers, warm-up
+// included.
 //
 // It exits 1 when the target is unreachable, when more than 1% of the requests (warm-up
 // included) fail, or when fewer deliveries than 202 answers were counted; 2 on a usage error.
@@ -35,9 +38,10 @@
 // -serve-bare, so that each server is its own process as in production), loads it, stops it,
 // then loads -url with the same flags, and prints both results with the ratios Stagebus/bare
 // of 2xx requests per second (goal ≥ 0.6) and of p99 latency (goal ≤ 2). The goals are
-// reported, not enforced. For example, against Stagebus started with `go run ./cmd/platform`:
+// reported, not enforced. For example, against Stagebus started with `go run ./cmd/platform`
+// and a configuration that adds events.recorder.topics: [github.push] (GITHUB_WEBHOOK_SECRET=demo):
 //
-//	go run ./bench/webhookload -compare -url http://127.0.0.1:7007/api/events/http/github -metrics http://127.0.0.1:7007/metrics -secret demo
+//	go run ./bench/webhookload -compare -url http://127.0.0.1:7007/api/events/http/github -metrics http://127.0.0.1:7007/metrics -subscription recorder -secret demo
 //
 // The load generator runs on the same machine as the server it measures and competes with it
 // for the CPU, the same way in both runs.

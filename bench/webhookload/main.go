@@ -40,6 +40,7 @@ func main() {
 // options are the command-line flags.
 type options struct {
 	url, secret, metrics, topic string
+	subscription                string
 	conns, repos                int
 	duration, warmup            time.Duration
 	json                        bool
@@ -58,8 +59,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "time before the measurement, not counted in rates and latencies")
 	fs.IntVar(&o.repos, "repos", 64, "distinct repositories the pushes come from")
-	fs.StringVar(&o.metrics, "metrics", "", "the target's Prometheus /metrics URL: check that every 202 reached the subscriber")
-	fs.StringVar(&o.topic, "expect-topic", "github", "topic label of the "+deliveredMetric+" series checked with -metrics")
+	fs.StringVar(&o.metrics, "metrics", "", "the target's Prometheus /metrics URL: check that every 202 reached the -subscription subscriber")
+	fs.StringVar(&o.subscription, "subscription", "", "subscription label of the "+deliveredMetric+" series checked with -metrics (required with it): a subscriber of -expect-topic")
+	fs.StringVar(&o.topic, "expect-topic", "github.push", "topic label of the "+deliveredMetric+" series checked with -metrics")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.BoolVar(&o.serveBare, "serve-bare", false, "run the bare baseline server instead of generating load")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "address of the -serve-bare server")
@@ -77,6 +79,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var errs []error
 	if o.secret == "" {
 		errs = append(errs, errors.New("no secret: set -secret or $"+secretEnv))
+	}
+	if o.metrics != "" && o.subscription == "" {
+		errs = append(errs, errors.New("-metrics needs -subscription: the subscription whose deliveries of -expect-topic are counted"))
+	}
+	if o.metrics == "" && o.subscription != "" {
+		errs = append(errs, errors.New("-subscription is only used with -metrics"))
 	}
 	if o.serveBare && o.compare {
 		errs = append(errs, errors.New("-serve-bare and -compare exclude each other"))
@@ -141,7 +149,7 @@ func measure(ctx context.Context, o *options, target, metricsURL string) (*resul
 	if metricsURL != "" {
 		var err error
 		// Before any request, so that the warm-up's deliveries are counted too.
-		if before, err = scrapeDelivered(ctx, client, metricsURL, o.topic); err != nil {
+		if before, err = scrapeDelivered(ctx, client, metricsURL, o.topic, o.subscription); err != nil {
 			return nil, err
 		}
 	}
@@ -152,7 +160,7 @@ func measure(ctx context.Context, o *options, target, metricsURL string) (*resul
 		return nil, err
 	}
 	if metricsURL != "" {
-		delivered, err := waitDelivered(ctx, client, metricsURL, o.topic, before, r.accepted(), o.settle)
+		delivered, err := waitDelivered(ctx, client, metricsURL, o.topic, o.subscription, before, r.accepted(), o.settle)
 		if err != nil {
 			return nil, err
 		}

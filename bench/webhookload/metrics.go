@@ -11,16 +11,13 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// The series whose increase is compared with the 202 answers: deliveries of the topic to
-// the subscription that routes GitHub events.
-const (
-	deliveredMetric    = "stagebus_events_delivered_total"
-	routerSubscription = "github-event-router"
-)
+// deliveredMetric is the counter whose increase is compared with the 202 answers: its series
+// of one topic and one subscription (-expect-topic and -subscription).
+const deliveredMetric = "stagebus_events_delivered_total"
 
 // scrapeDelivered returns the sum of the deliveredMetric series labelled with topic and
-// routerSubscription at metricsURL, 0 when there is none.
-func scrapeDelivered(ctx context.Context, client *http.Client, metricsURL, topic string) (int64, error) {
+// subscription at metricsURL, 0 when there is none.
+func scrapeDelivered(ctx context.Context, client *http.Client, metricsURL, topic, subscription string) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
 	if err != nil {
 		return 0, fmt.Errorf("scrape %s: %w", metricsURL, err)
@@ -47,7 +44,7 @@ func scrapeDelivered(ctx context.Context, client *http.Client, metricsURL, topic
 			case "topic":
 				gotTopic = l.GetValue() == topic
 			case "subscription":
-				gotSub = l.GetValue() == routerSubscription
+				gotSub = l.GetValue() == subscription
 			}
 		}
 		if gotTopic && gotSub {
@@ -59,10 +56,10 @@ func scrapeDelivered(ctx context.Context, client *http.Client, metricsURL, topic
 
 // waitDelivered scrapes until the counter has grown by at least want since before, or until
 // settle has passed, and returns the last increase seen.
-func waitDelivered(ctx context.Context, client *http.Client, metricsURL, topic string, before, want int64, settle time.Duration) (int64, error) {
+func waitDelivered(ctx context.Context, client *http.Client, metricsURL, topic, subscription string, before, want int64, settle time.Duration) (int64, error) {
 	deadline := time.Now().Add(settle)
 	for {
-		now, err := scrapeDelivered(ctx, client, metricsURL, topic)
+		now, err := scrapeDelivered(ctx, client, metricsURL, topic, subscription)
 		if err != nil {
 			return 0, err
 		}

@@ -292,16 +292,18 @@ func TestRunLoadUnreachable(t *testing.T) {
 }
 
 // exposition is a small Prometheus text exposition with a delivered counter of n for the
-// github topic's router, and series that must not be counted.
+// recorder's subscription of github.push, and series that must not be counted: other
+// subscriptions of github.push, the recorder's other topics.
 func exposition(n int64) string {
 	return fmt.Sprintf(`# HELP stagebus_events_delivered_total Events a subscription's handler handled successfully.
 # TYPE stagebus_events_delivered_total counter
-stagebus_events_delivered_total{subscription="github-event-router",topic="github"} %d
-stagebus_events_delivered_total{subscription="catalog",topic="github"} 99999
-stagebus_events_delivered_total{subscription="github-event-router",topic="gitlab"} 77777
+stagebus_events_delivered_total{subscription="recorder",topic="github.push"} %d
+stagebus_events_delivered_total{subscription="catalog.github-provider.acme",topic="github.push"} 99999
+stagebus_events_delivered_total{subscription="recorder",topic="github"} 77777
 # HELP stagebus_events_published_total Events published, by topic.
 # TYPE stagebus_events_published_total counter
 stagebus_events_published_total{topic="github"} 55555
+stagebus_events_published_total{topic="github.push"} 55555
 # HELP go_goroutines Number of goroutines that currently exist.
 # TYPE go_goroutines gauge
 go_goroutines 12
@@ -320,11 +322,11 @@ func TestScrapeDelivered(t *testing.T) {
 		{name: "no such series", body: "# TYPE go_goroutines gauge\ngo_goroutines 12\n", want: 0},
 		{
 			name: "series summed",
-			body: "stagebus_events_delivered_total{topic=\"github\",subscription=\"github-event-router\",instance=\"a\"} 1e+06\n" +
-				"stagebus_events_delivered_total{topic=\"github\",subscription=\"github-event-router\",instance=\"b\"} 5\n",
+			body: "stagebus_events_delivered_total{topic=\"github.push\",subscription=\"recorder\",instance=\"a\"} 1e+06\n" +
+				"stagebus_events_delivered_total{topic=\"github.push\",subscription=\"recorder\",instance=\"b\"} 5\n",
 			want: 1_000_005,
 		},
-		{name: "malformed", body: "stagebus_events_delivered_total{topic=\"github\" 3\n", wantErr: true},
+		{name: "malformed", body: "stagebus_events_delivered_total{topic=\"github.push\" 3\n", wantErr: true},
 		{name: "server error", body: "oops", status: http.StatusInternalServerError, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -336,7 +338,7 @@ func TestScrapeDelivered(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			got, err := scrapeDelivered(t.Context(), srv.Client(), srv.URL+"/metrics", "github")
+			got, err := scrapeDelivered(t.Context(), srv.Client(), srv.URL+"/metrics", "github.push", "recorder")
 			if tt.wantErr {
 				require.Error(t, err)
 				return
@@ -374,7 +376,7 @@ func TestMeasureWithMetrics(t *testing.T) {
 			t.Parallel()
 			srv := fakeStagebus(t, "s", lossy)
 			o := &options{
-				secret: "s", topic: "github", conns: 4, repos: 64,
+				secret: "s", topic: "github.push", subscription: "recorder", conns: 4, repos: 64,
 				duration: 300 * time.Millisecond, warmup: 100 * time.Millisecond, settle: 300 * time.Millisecond,
 			}
 			r, err := measure(t.Context(), o, srv.URL+githubPath, srv.URL+"/metrics")
@@ -405,7 +407,15 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "no url", args: []string{"-secret", "s"}, want: exitUsage, err: "-url is required"},
 		{name: "no secret", args: []string{"-url", srv.URL}, want: exitUsage, err: "no secret"},
 		{name: "bad flag", args: []string{"-nope"}, want: exitUsage},
-		{name: "help", args: []string{"-h"}, want: exitOK, err: "-expect-topic"},
+		{name: "help", args: []string{"-h"}, want: exitOK, err: "-subscription"},
+		{
+			name: "metrics without subscription", want: exitUsage, err: "webhookload: -metrics needs -subscription: the subscription whose deliveries of -expect-topic are counted\n",
+			args: []string{"-url", srv.URL + githubPath, "-metrics", srv.URL + "/metrics", "-secret", "s"},
+		},
+		{
+			name: "subscription without metrics", want: exitUsage, err: "-subscription is only used with -metrics",
+			args: []string{"-url", srv.URL + githubPath, "-subscription", "recorder", "-secret", "s"},
+		},
 		{
 			name: "unreachable", want: exitFail, err: "target unreachable",
 			args: []string{"-url", "http://127.0.0.1:1" + githubPath, "-secret", "s"},
@@ -417,7 +427,7 @@ func TestRunExitCodes(t *testing.T) {
 		{
 			name: "ok with metrics", want: exitOK, out: "delivered",
 			args: []string{
-				"-url", srv.URL + githubPath, "-metrics", srv.URL + "/metrics", "-secret", "s",
+				"-url", srv.URL + githubPath, "-metrics", srv.URL + "/metrics", "-subscription", "recorder", "-secret", "s",
 				"-conns", "2", "-duration", "200ms", "-warmup", "50ms",
 			},
 		},
@@ -433,12 +443,37 @@ func TestRunExitCodes(t *testing.T) {
 	}
 }
 
+// TestDeliveredSeriesFlags: -expect-topic defaults to github.push, the topic a push's
+// subscribers read; -subscription has no default, and -metrics without it is a usage error
+// of one line that names it.
+func TestDeliveredSeriesFlags(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	o, err := parseFlags([]string{"-url", "http://127.0.0.1:1" + githubPath, "-secret", "s"}, &stderr)
+	require.NoError(t, err)
+	require.Equal(t, "github.push", o.topic)
+	require.Empty(t, o.subscription)
+
+	o, err = parseFlags([]string{"-url", "http://127.0.0.1:1" + githubPath, "-secret", "s", "-metrics", "http://127.0.0.1:1/metrics",
+		"-subscription", "catalog.github-provider.acme", "-expect-topic", "github.repository"}, &stderr)
+	require.NoError(t, err)
+	require.Equal(t, "catalog.github-provider.acme", o.subscription)
+	require.Equal(t, "github.repository", o.topic)
+
+	stderr.Reset()
+	var stdout bytes.Buffer
+	code := run(t.Context(), []string{"-url", "http://127.0.0.1:1" + githubPath, "-secret", "s", "-metrics", "http://127.0.0.1:1/metrics"}, &stdout, &stderr)
+	require.Equal(t, exitUsage, code)
+	require.Equal(t, "webhookload: -metrics needs -subscription: the subscription whose deliveries of -expect-topic are counted\n", stderr.String())
+	require.Empty(t, stdout.String())
+}
+
 func TestRunJSON(t *testing.T) {
 	t.Parallel()
 	srv := fakeStagebus(t, "s", false)
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{
-		"-url", srv.URL + githubPath, "-metrics", srv.URL + "/metrics", "-secret", "s",
+		"-url", srv.URL + githubPath, "-metrics", srv.URL + "/metrics", "-subscription", "recorder", "-secret", "s",
 		"-conns", "2", "-duration", "200ms", "-warmup", "50ms", "-json",
 	}, &stdout, &stderr)
 	require.Equal(t, exitOK, code, stderr.String())
@@ -466,7 +501,7 @@ func TestCompare(t *testing.T) {
 	srv := fakeStagebus(t, "s", false)
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{
-		"-compare", "-url", srv.URL + githubPath, "-metrics", srv.URL + "/metrics", "-secret", "s",
+		"-compare", "-url", srv.URL + githubPath, "-metrics", srv.URL + "/metrics", "-subscription", "recorder", "-secret", "s",
 		"-conns", "4", "-duration", "300ms", "-warmup", "50ms", "-json",
 	}, &stdout, &stderr)
 	require.Equal(t, exitOK, code, stderr.String())

@@ -6,7 +6,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/config"
-	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/internal/webhook"
 )
@@ -15,12 +14,6 @@ import (
 const (
 	TopicCloud  = "bitbucketCloud"
 	TopicServer = "bitbucketServer"
-)
-
-// The ids of the router subscriptions.
-const (
-	CloudSubscriptionID  = "bitbucketCloud-event-router"
-	ServerSubscriptionID = "bitbucketServer-event-router"
 )
 
 // Bitbucket's headers.
@@ -98,7 +91,8 @@ func NewCloudSource(cfg CloudConfig) ingress.Source {
 		Inspect: func(_ http.Header, payload []byte) (string, error) {
 			return webhook.String(payload, "repository.full_name"), nil
 		},
-		EventName: webhook.FromHeader(HeaderEventKey),
+		EventName:       webhook.FromHeader(HeaderEventKey),
+		EventNameSource: ingress.FromUnsignedHeader,
 
 		KnownEvents:      CloudEvents,
 		SignatureHeaders: []string{HeaderSignature},
@@ -116,7 +110,8 @@ func NewServerSource(cfg ServerConfig) ingress.Source {
 		Inspect: func(_ http.Header, payload []byte) (string, error) {
 			return serverKey(payload), nil
 		},
-		EventName: webhook.FromHeader(HeaderEventKey),
+		EventName:       webhook.FromHeader(HeaderEventKey),
+		EventNameSource: ingress.FromUnsignedHeader,
 
 		KnownEvents:      ServerEvents,
 		SignatureHeaders: []string{HeaderSignature},
@@ -136,31 +131,14 @@ func serverKey(payload []byte) string {
 	return ""
 }
 
-// NewCloudRouter returns the subscription that republishes bitbucketCloud events on
-// bitbucketCloud.<X-Event-Key> when the key is one of CloudEvents or subTopics.
-func NewCloudRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
-	return webhook.Router(CloudSubscriptionID, TopicCloud, pub, webhook.FromMetadata("x-event-key"), webhook.Known(CloudEvents, subTopics...))
-}
-
-// NewServerRouter returns the subscription that republishes bitbucketServer events on
-// bitbucketServer.<X-Event-Key> when the key is one of ServerEvents or subTopics.
-func NewServerRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
-	return webhook.Router(ServerSubscriptionID, TopicServer, pub, webhook.FromMetadata("x-event-key"), webhook.Known(ServerEvents, subTopics...))
-}
-
-// Module provides the bitbucketCloud and bitbucketServer ingress sources and routers from
-// events.modules.bitbucketCloud and events.modules.bitbucketServer.
+// Module provides the bitbucketCloud and bitbucketServer ingress sources from
+// events.modules.bitbucketCloud and events.modules.bitbucketServer; with them the ingress
+// verifies Bitbucket's deliveries and publishes each on its topic and its sub-topic.
 var Module = fx.Module("providers/bitbucket",
 	config.Provide[CloudConfig]("events.modules.bitbucketCloud"),
 	config.Provide[ServerConfig]("events.modules.bitbucketServer"),
 	fx.Provide(
 		ingress.AsSource(NewCloudSource),
 		ingress.AsSource(NewServerSource),
-		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
-			return NewCloudRouter(p.Publisher, p.SubTopics(TopicCloud)...)
-		}),
-		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
-			return NewServerRouter(p.Publisher, p.SubTopics(TopicServer)...)
-		}),
 	),
 )

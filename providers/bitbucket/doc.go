@@ -1,6 +1,6 @@
 // Package bitbucket is the Bitbucket webhook provider, for Bitbucket Cloud and Bitbucket
-// Server / Data Center: it verifies their deliveries on the events.http ingress and routes them
-// to a sub-topic per event key.
+// Server / Data Center: it verifies their deliveries on the events.http ingress and names the
+// sub-topic of each (one per event key).
 //
 // Configuration is events.modules.bitbucketCloud.webhookSecret and
 // events.modules.bitbucketServer.webhookSecret: the webhook's secret, or a list of secrets
@@ -17,11 +17,12 @@
 //     repository.project.key + "/" + repository.slug, taken from pullRequest.toRef.repository
 //     for pull request events, which have no top-level repository; empty when absent.
 //
-// The router subscriptions bitbucketCloud-event-router and bitbucketServer-event-router
-// republish every event of their topic on <topic>.<X-Event-Key> (bitbucketCloud.repo:push,
-// bitbucketServer.repo:refs_changed, bitbucketServer.pr:opened, …) with the same id, key,
+// The ingress publishes each event on its topic and, in the same batch (one transaction on
+// the SQL bus, one produce call on Kafka), on <topic>.<X-Event-Key> (bitbucketCloud.repo:push,
+// bitbucketServer.repo:refs_changed, bitbucketServer.pr:opened, …) with the same id, key, time,
 // payload and metadata, plus event_name_source: unsigned-header, because Bitbucket does not
 // sign its headers. Only the keys in CloudEvents or ServerEvents (Atlassian's documented ones)
-// and events.http.topicOptions.<topic>.subTopics are routed; an event with another key, or with
-// none, stays on its topic alone (marked event_name_unknown by the ingress).
+// and events.http.topicOptions.<topic>.subTopics get a sub-topic; an event with another key
+// stays on its topic alone, marked event_name_unknown by the ingress, and one without the
+// header stays there unmarked.
 package bitbucket

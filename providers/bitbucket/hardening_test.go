@@ -1,12 +1,11 @@
 package bitbucket_test
 
 import (
-	"net/http"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/bitbucket"
 	"github.com/stagebus/stagebus/providers/internal/providertest"
@@ -24,38 +23,47 @@ func TestSignaturesStayOffTheBus(t *testing.T) {
 	cloud := providertest.Header(bitbucket.HeaderEventKey, "repo:push", bitbucket.HeaderCloudDelivery, "c-1", bitbucket.HeaderSignature, sig)
 	server := providertest.Header(bitbucket.HeaderEventKey, "repo:refs_changed", bitbucket.HeaderServerDelivery, "s-1", bitbucket.HeaderSignature, sig,
 		"Authorization", "Basic dXNlcjpwYXNzd29yZA==")
-	require.Equal(t, http.StatusAccepted, in.Post(bitbucket.TopicCloud, cloud, body).Code)
-	require.Equal(t, http.StatusAccepted, in.Post(bitbucket.TopicServer, server, body).Code)
-	in.Route(t, bitbucket.NewCloudRouter(in.Bus))
-	in.Route(t, bitbucket.NewServerRouter(in.Bus))
-	events := in.Bus.Published()
-	require.Len(t, events, 4)
-	for _, e := range events {
+	cloudEvents := in.Accept(t, bitbucket.TopicCloud, cloud, body)
+	providertest.RequireSubTopic(t, cloudEvents, bitbucket.TopicCloud, "bitbucketCloud.repo:push", ingress.FromUnsignedHeader)
+	serverEvents := in.Accept(t, bitbucket.TopicServer, server, body)
+	providertest.RequireSubTopic(t, serverEvents, bitbucket.TopicServer, "bitbucketServer.repo:refs_changed", ingress.FromUnsignedHeader)
+	for _, e := range append(cloudEvents, serverEvents...) {
 		require.NotContains(t, e.Metadata, "x-hub-signature", e.Topic)
 		require.NotContains(t, e.Metadata, "authorization", e.Topic)
 		require.NotEmpty(t, e.Metadata["x-event-key"])
 	}
 }
 
-// TestRouterRoutesOnlyDocumentedEvents: invented X-Event-Key values get no sub-topic, nor do
-// one product's keys on the other's topic; documented ones and subTopics do.
-func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
+// TestOnlyDocumentedEventsGetSubTopics: invented X-Event-Key values get no sub-topic, nor do
+// one product's keys on the other's topic (the event is marked event_name_unknown);
+// documented ones and subTopics do.
+func TestOnlyDocumentedEventsGetSubTopics(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		router           func(eventsvc.Publisher, ...string) eventsvc.Subscription
 		topic, key, want string
 		subTopics        []string
 	}{
-		{router: bitbucket.NewCloudRouter, topic: bitbucket.TopicCloud, key: "pullrequest:fulfilled", want: "bitbucketCloud.pullrequest:fulfilled"},
-		{router: bitbucket.NewCloudRouter, topic: bitbucket.TopicCloud, key: "repo:refs_changed"},
-		{router: bitbucket.NewCloudRouter, topic: bitbucket.TopicCloud, key: "evil:000"},
-		{router: bitbucket.NewServerRouter, topic: bitbucket.TopicServer, key: "pr:reviewer:needs_work", want: "bitbucketServer.pr:reviewer:needs_work"},
-		{router: bitbucket.NewServerRouter, topic: bitbucket.TopicServer, key: "repo:push"},
-		{router: bitbucket.NewServerRouter, topic: bitbucket.TopicServer, key: "pr:new_thing", subTopics: []string{"pr:new_thing"}, want: "bitbucketServer.pr:new_thing"},
+		{topic: bitbucket.TopicCloud, key: "pullrequest:fulfilled", want: "bitbucketCloud.pullrequest:fulfilled"},
+		{topic: bitbucket.TopicCloud, key: "repo:refs_changed"},
+		{topic: bitbucket.TopicCloud, key: "evil:000"},
+		{topic: bitbucket.TopicServer, key: "pr:reviewer:needs_work", want: "bitbucketServer.pr:reviewer:needs_work"},
+		{topic: bitbucket.TopicServer, key: "repo:push"},
+		{topic: bitbucket.TopicServer, key: "pr:new_thing"},
+		{topic: bitbucket.TopicServer, key: "pr:new_thing", subTopics: []string{"pr:new_thing"}, want: "bitbucketServer.pr:new_thing"},
+		{topic: bitbucket.TopicCloud, key: "pr:new_thing", subTopics: []string{"pr:new_thing"}},
 	}
+	body := []byte(`{}`)
 	for _, tt := range tests {
-		e := eventsvc.Event{ID: "d-1", Topic: tt.topic, Payload: []byte(`{}`), Metadata: map[string]string{"x-event-key": tt.key}}
-		providertest.RequireRoute(t, func(bus eventsvc.Publisher) eventsvc.Subscription { return tt.router(bus, tt.subTopics...) }, e, tt.want)
+		t.Run(fmt.Sprintf("%s %s with subTopics %v", tt.topic, tt.key, tt.subTopics), func(t *testing.T) {
+			t.Parallel()
+			in := newIngress(t, map[string][]string{bitbucket.TopicServer: tt.subTopics})
+			events := in.Accept(t, tt.topic, signed(tt.topic, body, "d-1", tt.key), body)
+			if tt.want == "" {
+				providertest.RequireNoSubTopic(t, events, tt.topic, true)
+				return
+			}
+			providertest.RequireSubTopic(t, events, tt.topic, tt.want, ingress.FromUnsignedHeader)
+		})
 	}
 }
 

@@ -6,16 +6,12 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/config"
-	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/internal/webhook"
 )
 
 // Topic is the ingress topic of Gitea and Forgejo webhooks.
 const Topic = "gitea"
-
-// SubscriptionID is the id of the router subscription.
-const SubscriptionID = "gitea-event-router"
 
 // Gitea's headers, and Forgejo's names for them.
 const (
@@ -67,7 +63,8 @@ func NewSource(cfg Config) ingress.Source {
 		Inspect: func(_ http.Header, payload []byte) (string, error) {
 			return webhook.String(payload, "repository.full_name"), nil
 		},
-		EventName: webhook.FromHeader(HeaderEvent, HeaderForgejoEvent),
+		EventName:       webhook.FromHeader(HeaderEvent, HeaderForgejoEvent),
+		EventNameSource: ingress.FromUnsignedHeader,
 
 		KnownEvents:      Events,
 		SignatureHeaders: []string{HeaderSignature, HeaderForgejoSignature, HeaderGogsSignature},
@@ -75,19 +72,9 @@ func NewSource(cfg Config) ingress.Source {
 	}
 }
 
-// NewRouter returns the subscription that republishes gitea events on gitea.<X-Gitea-Event>,
-// or gitea.<X-Forgejo-Event>, when the event is one of Events or subTopics.
-func NewRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
-	return webhook.Router(SubscriptionID, Topic, pub, webhook.FromMetadata("x-gitea-event", "x-forgejo-event"), webhook.Known(Events, subTopics...))
-}
-
-// Module provides the gitea ingress source and router from events.modules.gitea.
+// Module provides the gitea ingress source from events.modules.gitea; with it the ingress
+// verifies Gitea's and Forgejo's deliveries and publishes each on gitea and its sub-topic.
 var Module = fx.Module("providers/gitea",
 	config.Provide[Config]("events.modules.gitea"),
-	fx.Provide(
-		ingress.AsSource(NewSource),
-		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
-			return NewRouter(p.Publisher, p.SubTopics(Topic)...)
-		}),
-	),
+	fx.Provide(ingress.AsSource(NewSource)),
 )

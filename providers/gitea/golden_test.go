@@ -2,7 +2,6 @@ package gitea_test
 
 import (
 	"flag"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,13 +19,13 @@ var update = flag.Bool("update", false, "rewrite golden files")
 const goldenSecret = "golden-webhook-secret"
 
 // TestGolden: an example delivery (testdata/<name>.json with the headers Gitea or Forgejo
-// sends in testdata/<name>.headers) through the ingress and the router gives the events in
-// testdata/<name>.golden.
+// sends in testdata/<name>.headers) through the ingress gives the events in
+// testdata/<name>.golden: the gitea event and its sub-topic event, published in one batch.
 func TestGolden(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ name, signatureHeader string }{
-		{name: "push", signatureHeader: gitea.HeaderSignature},
-		{name: "forgejo_pull_request", signatureHeader: gitea.HeaderForgejoSignature},
+	tests := []struct{ name, signatureHeader, subTopic string }{
+		{name: "push", signatureHeader: gitea.HeaderSignature, subTopic: "gitea.push"},
+		{name: "forgejo_pull_request", signatureHeader: gitea.HeaderForgejoSignature, subTopic: "gitea.pull_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,12 +36,8 @@ func TestGolden(t *testing.T) {
 			h.Set(tt.signatureHeader, providertest.HMACHex(goldenSecret, body))
 
 			in := providertest.NewIngress(t, gitea.NewSource(gitea.Config{WebhookSecret: ingress.Secrets{goldenSecret}}))
-			w := in.Post(gitea.Topic, h, body)
-			require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
-			in.Route(t, gitea.NewRouter(in.Bus))
-
-			events := in.Bus.Published()
-			require.Len(t, events, 2, "the gitea event and its sub-topic event")
+			events := in.Accept(t, gitea.Topic, h, body)
+			providertest.RequireSubTopic(t, events, gitea.Topic, tt.subTopic, ingress.FromUnsignedHeader)
 			providertest.Golden(t, filepath.Join("testdata", tt.name+".golden"), *update, events)
 		})
 	}

@@ -1,12 +1,11 @@
 package gitea_test
 
 import (
-	"net/http"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/gitea"
 	"github.com/stagebus/stagebus/providers/internal/providertest"
@@ -22,11 +21,8 @@ func TestSignaturesStayOffTheBus(t *testing.T) {
 	in := providertest.NewIngress(t, gitea.NewSource(gitea.Config{WebhookSecret: ingress.Secrets{secret}}))
 	h := providertest.Header(gitea.HeaderEvent, "push", gitea.HeaderDelivery, "sig-1",
 		"X-Gitea-Signature", sig, "X-Forgejo-Signature", sig, "X-Gogs-Signature", sig)
-	w := in.Post(gitea.Topic, h, body)
-	require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
-	in.Route(t, gitea.NewRouter(in.Bus))
-	events := in.Bus.Published()
-	require.Len(t, events, 2)
+	events := in.Accept(t, gitea.Topic, h, body)
+	providertest.RequireSubTopic(t, events, gitea.Topic, "gitea.push", ingress.FromUnsignedHeader)
 	for _, e := range events {
 		for _, k := range []string{"x-gitea-signature", "x-forgejo-signature", "x-gogs-signature"} {
 			require.NotContains(t, e.Metadata, k, e.Topic)
@@ -35,9 +31,10 @@ func TestSignaturesStayOffTheBus(t *testing.T) {
 	}
 }
 
-// TestRouterRoutesOnlyDocumentedEvents: invented X-Gitea-Event values get no sub-topic;
-// documented ones and those configured in subTopics do.
-func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
+// TestOnlyDocumentedEventsGetSubTopics: invented X-Forgejo-Event values get no sub-topic (the
+// gitea event is marked event_name_unknown); documented ones and those configured in
+// subTopics do.
+func TestOnlyDocumentedEventsGetSubTopics(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		event, wantTopic string
@@ -45,11 +42,24 @@ func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
 	}{
 		{event: "pull_request_approved", wantTopic: "gitea.pull_request_approved"},
 		{event: "evil000"},
+		{event: "brand_new"},
 		{event: "brand_new", subTopics: []string{"brand_new"}, wantTopic: "gitea.brand_new"},
 	}
+	const secret = "hardening-test-secret"
+	body := []byte(`{}`)
 	for _, tt := range tests {
-		e := eventsvc.Event{ID: "d-1", Topic: gitea.Topic, Payload: []byte(`{}`), Metadata: map[string]string{"x-forgejo-event": tt.event}}
-		providertest.RequireRoute(t, func(bus eventsvc.Publisher) eventsvc.Subscription { return gitea.NewRouter(bus, tt.subTopics...) }, e, tt.wantTopic)
+		t.Run(fmt.Sprintf("%s with subTopics %v", tt.event, tt.subTopics), func(t *testing.T) {
+			t.Parallel()
+			in := providertest.NewIngressWithSubTopics(t, map[string][]string{gitea.Topic: tt.subTopics},
+				gitea.NewSource(gitea.Config{WebhookSecret: ingress.Secrets{secret}}))
+			h := providertest.Header(gitea.HeaderForgejoEvent, tt.event, gitea.HeaderForgejoDelivery, "d-1", gitea.HeaderForgejoSignature, providertest.HMACHex(secret, body))
+			events := in.Accept(t, gitea.Topic, h, body)
+			if tt.wantTopic == "" {
+				providertest.RequireNoSubTopic(t, events, gitea.Topic, true)
+				return
+			}
+			providertest.RequireSubTopic(t, events, gitea.Topic, tt.wantTopic, ingress.FromUnsignedHeader)
+		})
 	}
 }
 

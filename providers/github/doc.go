@@ -1,6 +1,6 @@
 // Package github is GitHub's events module (Backstage's events-backend-module-github): it
-// verifies GitHub's deliveries on the events.http ingress and routes them to a sub-topic per
-// event type. GitHub's catalog module — the entity provider and the URL reader — is the
+// verifies GitHub's deliveries on the events.http ingress and names the sub-topic of each (one
+// per event type). GitHub's catalog module — the entity provider and the URL reader — is the
 // discovery package below this one.
 //
 // Configuration is events.modules.github.webhookSecret: the webhook's secret, or a list of
@@ -15,11 +15,12 @@
 //   - the event key (ordering) is the payload's repository.full_name, else
 //     organization.login for organisation-level events, else empty.
 //
-// The router subscription github-event-router republishes every event of the github topic
-// on github.<X-GitHub-Event> (github.push, github.pull_request, github.repository, …) with the
-// same id, key, payload and metadata, plus event_name_source: unsigned-header, because GitHub
-// does not sign its headers — only for the event names GitHub documents ([Events]) and those
-// events.http.topicOptions.github.subTopics adds. Any other name, or none, stays on the github
-// topic only (ingress marks it event_name_unknown and counts it), so an unsigned header cannot
-// create topics.
+// The ingress publishes each event on the github topic and, in the same batch (one
+// transaction on the SQL bus, one produce call on Kafka), on github.<X-GitHub-Event>
+// (github.push, github.pull_request, github.repository, …) with the same id, key, time, payload
+// and metadata, plus event_name_source: unsigned-header, because GitHub does not sign its
+// headers — only for the event names GitHub documents ([Events]) and those
+// events.http.topicOptions.github.subTopics adds. An event with any other name stays on the
+// github topic alone, marked event_name_unknown and counted by the ingress, so an unsigned
+// header cannot create topics; one without the header stays there unmarked.
 package github

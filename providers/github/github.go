@@ -6,16 +6,12 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/config"
-	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/internal/webhook"
 )
 
 // Topic is the ingress topic of GitHub webhooks.
 const Topic = "github"
-
-// SubscriptionID is the id of the router subscription.
-const SubscriptionID = "github-event-router"
 
 // GitHub's headers.
 const (
@@ -65,11 +61,12 @@ func (c Config) Validate() error { return webhook.ValidateSecrets("webhookSecret
 // is configured.
 func NewSource(cfg Config) ingress.Source {
 	return ingress.Source{
-		Topic:      Topic,
-		Verifier:   webhook.HMAC([]string{HeaderSignature}, "sha256=", cfg.WebhookSecret),
-		DeliveryID: ingress.HeaderDeliveryID(HeaderDelivery),
-		Inspect:    inspect,
-		EventName:  webhook.FromHeader(HeaderEvent),
+		Topic:           Topic,
+		Verifier:        webhook.HMAC([]string{HeaderSignature}, "sha256=", cfg.WebhookSecret),
+		DeliveryID:      ingress.HeaderDeliveryID(HeaderDelivery),
+		Inspect:         inspect,
+		EventName:       webhook.FromHeader(HeaderEvent),
+		EventNameSource: ingress.FromUnsignedHeader,
 
 		KnownEvents:      Events,
 		SignatureHeaders: []string{HeaderSignature, HeaderSignatureSHA1},
@@ -85,21 +82,11 @@ func inspect(_ http.Header, payload []byte) (string, error) {
 	return webhook.String(payload, "organization.login"), nil
 }
 
-// NewRouter returns the subscription that republishes github events on
-// github.<X-GitHub-Event> when the event is one of Events or subTopics.
-func NewRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
-	return webhook.Router(SubscriptionID, Topic, pub, webhook.FromMetadata("x-github-event"), webhook.Known(Events, subTopics...))
-}
-
-// Module provides the github ingress source and its sub-topic router
-// (events.modules.github). GitHub's catalog side — the entity provider and the URL reader — is
-// the discovery package's module.
+// Module provides the github ingress source from events.modules.github; with it the ingress
+// verifies GitHub's deliveries and publishes each on github and its sub-topic. GitHub's
+// catalog side — the entity provider and the
+// URL reader — is the discovery package's module.
 var Module = fx.Module("providers/github",
 	config.Provide[Config]("events.modules.github"),
-	fx.Provide(
-		ingress.AsSource(NewSource),
-		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
-			return NewRouter(p.Publisher, p.SubTopics(Topic)...)
-		}),
-	),
+	fx.Provide(ingress.AsSource(NewSource)),
 )

@@ -2,7 +2,6 @@ package github_test
 
 import (
 	"flag"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,8 +19,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 const goldenSecret = "golden-webhook-secret"
 
 // TestGolden: an example delivery (testdata/<name>.json with the headers GitHub sends in
-// testdata/<name>.headers) through the ingress and the router gives the events in
-// testdata/<name>.golden.
+// testdata/<name>.headers) through the ingress gives the events in testdata/<name>.golden: the
+// github event and its sub-topic event, published in one batch.
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"push", "pull_request"} {
@@ -33,12 +32,8 @@ func TestGolden(t *testing.T) {
 			h.Set(github.HeaderSignature, "sha256="+providertest.HMACHex(goldenSecret, body))
 
 			in := providertest.NewIngress(t, github.NewSource(github.Config{WebhookSecret: ingress.Secrets{goldenSecret}}))
-			w := in.Post(github.Topic, h, body)
-			require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
-			in.Route(t, github.NewRouter(in.Bus))
-
-			events := in.Bus.Published()
-			require.Len(t, events, 2, "the github event and its sub-topic event")
+			events := in.Accept(t, github.Topic, h, body)
+			providertest.RequireSubTopic(t, events, github.Topic, github.Topic+"."+name, ingress.FromUnsignedHeader)
 			require.Equal(t, body, events[0].Payload, "the payload is the body, byte for byte")
 			providertest.Golden(t, filepath.Join("testdata", name+".golden"), *update, events)
 		})

@@ -1,13 +1,12 @@
 package github_test
 
 import (
-	"net/http"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/github"
 	"github.com/stagebus/stagebus/providers/internal/providertest"
@@ -22,11 +21,8 @@ func TestSignaturesStayOffTheBus(t *testing.T) {
 	in := providertest.NewIngress(t, github.NewSource(github.Config{WebhookSecret: ingress.Secrets{secret}}))
 	h := providertest.Header(github.HeaderEvent, "push", github.HeaderDelivery, "sig-1",
 		"X-Hub-Signature-256", "sha256="+providertest.HMACHex(secret, body), "X-Hub-Signature", "sha1=0123456789abcdef0123456789abcdef01234567")
-	w := in.Post(github.Topic, h, body)
-	require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
-	in.Route(t, github.NewRouter(in.Bus))
-	events := in.Bus.Published()
-	require.Len(t, events, 2)
+	events := in.Accept(t, github.Topic, h, body)
+	providertest.RequireSubTopic(t, events, github.Topic, "github.push", ingress.FromUnsignedHeader)
 	for _, e := range events {
 		require.NotContains(t, e.Metadata, "x-hub-signature-256", e.Topic)
 		require.NotContains(t, e.Metadata, "x-hub-signature", e.Topic)
@@ -34,9 +30,10 @@ func TestSignaturesStayOffTheBus(t *testing.T) {
 	}
 }
 
-// TestRouterRoutesOnlyDocumentedEvents: invented X-GitHub-Event values get no sub-topic;
-// documented ones and those configured in subTopics do.
-func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
+// TestOnlyDocumentedEventsGetSubTopics: invented X-GitHub-Event values get no sub-topic (the
+// github event is marked event_name_unknown); documented ones and those configured in
+// subTopics do.
+func TestOnlyDocumentedEventsGetSubTopics(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		event, wantTopic string
@@ -48,10 +45,23 @@ func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
 		{event: "Push"},
 		{event: "brand_new_event"},
 		{event: "brand_new_event", subTopics: []string{"brand_new_event"}, wantTopic: "github.brand_new_event"},
+		{event: "evil001", subTopics: []string{"brand_new_event"}},
 	}
+	const secret = "hardening-test-secret"
+	body := []byte(`{}`)
 	for _, tt := range tests {
-		e := eventsvc.Event{ID: "d-1", Topic: github.Topic, Payload: []byte(`{}`), Metadata: map[string]string{"x-github-event": tt.event}}
-		providertest.RequireRoute(t, func(bus eventsvc.Publisher) eventsvc.Subscription { return github.NewRouter(bus, tt.subTopics...) }, e, tt.wantTopic)
+		t.Run(fmt.Sprintf("%s with subTopics %v", tt.event, tt.subTopics), func(t *testing.T) {
+			t.Parallel()
+			in := providertest.NewIngressWithSubTopics(t, map[string][]string{github.Topic: tt.subTopics},
+				github.NewSource(github.Config{WebhookSecret: ingress.Secrets{secret}}))
+			h := providertest.Header(github.HeaderEvent, tt.event, github.HeaderDelivery, "d-1", github.HeaderSignature, "sha256="+providertest.HMACHex(secret, body))
+			events := in.Accept(t, github.Topic, h, body)
+			if tt.wantTopic == "" {
+				providertest.RequireNoSubTopic(t, events, github.Topic, true)
+				return
+			}
+			providertest.RequireSubTopic(t, events, github.Topic, tt.wantTopic, ingress.FromUnsignedHeader)
+		})
 	}
 }
 

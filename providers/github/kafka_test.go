@@ -87,7 +87,8 @@ events:
 	w := post(delivery)
 	require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
 
-	// The router republishes on github.push; read it with a Kafka client that is not ours.
+	// The ingress published github.push with github; read it with a Kafka client that is not
+	// ours.
 	var headers string
 	require.Eventually(t, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

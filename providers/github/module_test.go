@@ -89,3 +89,29 @@ func TestEmptySecretIsRefused(t *testing.T) {
 	err := providertest.StartError(t, "events:\n  http:\n    topics: [github]\n  modules:\n    github:\n      webhookSecret: ''\n", github.Module)
 	require.ErrorContains(t, err, "events.modules.github.webhookSecret: must not be empty")
 }
+
+// TestSubTopicsOption: through the real modules, events.http.topicOptions.github.subTopics
+// gives an event name GitHub's list lacks a sub-topic, which the ingress publishes with the
+// github event.
+func TestSubTopicsOption(t *testing.T) {
+	t.Parallel()
+	app := providertest.Start(t, `
+events:
+  http:
+    topics: [github]
+    topicOptions:
+      github:
+        subTopics: [brand_new_event]
+  modules:
+    github:
+      webhookSecret: e2e-secret-of-16+chars
+`, github.Module, github.Topic, "github.brand_new_event")
+	body := []byte(`{"repository":{"full_name":"acme/api"}}`)
+	h := pushHeaders("d-new", "sha256="+providertest.HMACHex("e2e-secret-of-16+chars", body))
+	h.Set(github.HeaderEvent, "brand_new_event")
+	w := app.Post(github.Topic, h, body)
+	require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+	events := app.Await("d-new", github.Topic, "github.brand_new_event")
+	require.Equal(t, "unsigned-header", events[1].Metadata["event_name_source"])
+	require.Equal(t, float64(2), app.Published(), "the github event and its sub-topic event")
+}

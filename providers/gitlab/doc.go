@@ -1,5 +1,5 @@
 // Package gitlab is the GitLab webhook provider: it verifies GitLab's deliveries on the
-// events.http ingress and routes them to a sub-topic per event kind.
+// events.http ingress and names the sub-topic of each (one per event kind).
 //
 // Configuration is events.modules.gitlab:
 //
@@ -25,11 +25,13 @@
 //     user_… event_name, …), or the request is answered 400. System Hook and Service Hook carry
 //     several kinds, and a header GitLab may add later is not known here: those are accepted.
 //
-// The router subscription gitlab-event-router republishes every event of the gitlab topic on
-// gitlab.<object_kind>, else gitlab.<event_name> (gitlab.push, gitlab.tag_push,
-// gitlab.merge_request, gitlab.note, gitlab.build, gitlab.project_create, …) with the same id,
-// key, payload and metadata, plus event_name_source: payload. Backstage routes on event_name
-// only, which merge request events do not have. Only the names in Events (GitLab's documented
-// ones) and events.http.topicOptions.gitlab.subTopics are routed; an event with another name,
-// or with none, stays on gitlab alone (marked event_name_unknown by the ingress).
+// The ingress publishes each event on the gitlab topic and, in the same batch (one transaction
+// on the SQL bus, one produce call on Kafka), on gitlab.<object_kind>, else
+// gitlab.<event_name> (gitlab.push, gitlab.tag_push, gitlab.merge_request, gitlab.note,
+// gitlab.build, gitlab.project_create, …) with the same id, key, time, payload and metadata,
+// plus event_name_source: payload. Backstage routes on event_name only, which merge request
+// events do not have. Only the names in Events (GitLab's documented ones) and
+// events.http.topicOptions.gitlab.subTopics get a sub-topic; an event with another name stays
+// on gitlab alone, marked event_name_unknown by the ingress, and one with neither field stays
+// there unmarked.
 package gitlab

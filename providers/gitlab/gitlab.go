@@ -10,16 +10,12 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/config"
-	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/internal/webhook"
 )
 
 // Topic is the ingress topic of GitLab webhooks.
 const Topic = "gitlab"
-
-// SubscriptionID is the id of the router subscription.
-const SubscriptionID = "gitlab-event-router"
 
 // GitLab's headers (the Standard Webhooks ones are ingress.HeaderWebhookID and its siblings).
 const (
@@ -35,7 +31,7 @@ const (
 	SigningTokenKey = "events.modules.gitlab.signingToken"
 )
 
-// Events are the names GitLab's router publishes sub-topics for: the object_kind values of
+// Events are the names the ingress publishes gitlab sub-topics for: the object_kind values of
 // project and group webhooks ("Webhook events",
 // https://docs.gitlab.com/user/project/integrations/webhook_events/), and the event_name
 // values of group member, subgroup and project events and of system hooks ("System hooks",
@@ -97,9 +93,10 @@ func NewSource(cfg Config) ingress.Source {
 		// Idempotency-Key stays the same across GitLab's retries of one delivery, which is
 		// what deduplication needs; X-Gitlab-Event-UUID may be shared by the several hooks
 		// one action triggers, so it comes only when the key is missing (GitLab < 17.4).
-		DeliveryID: ingress.HeaderDeliveryID(HeaderIdempotencyKey, HeaderEventUUID, ingress.HeaderWebhookID),
-		Inspect:    inspect,
-		EventName:  func(_ http.Header, payload []byte) string { return kind(payload) },
+		DeliveryID:      ingress.HeaderDeliveryID(HeaderIdempotencyKey, HeaderEventUUID, ingress.HeaderWebhookID),
+		Inspect:         inspect,
+		EventName:       func(_ http.Header, payload []byte) string { return kind(payload) },
+		EventNameSource: ingress.FromPayload,
 
 		KnownEvents: Events,
 		// The secret token is the shared secret itself; webhook-signature is the signing
@@ -185,21 +182,9 @@ func inspect(h http.Header, payload []byte) (string, error) {
 	return webhook.String(payload, "project.path_with_namespace"), nil
 }
 
-// NewRouter returns the subscription that republishes gitlab events on gitlab.<object_kind>,
-// else gitlab.<event_name>, when that name is one of Events or subTopics.
-func NewRouter(pub eventsvc.Publisher, subTopics ...string) eventsvc.Subscription {
-	return webhook.Router(SubscriptionID, Topic, pub, func(e eventsvc.Event) (string, string) {
-		return kind(e.Payload), webhook.FromPayload
-	}, webhook.Known(Events, subTopics...))
-}
-
-// Module provides the gitlab ingress source and router from events.modules.gitlab.
+// Module provides the gitlab ingress source from events.modules.gitlab; with it the ingress
+// verifies GitLab's deliveries and publishes each on gitlab and its sub-topic.
 var Module = fx.Module("providers/gitlab",
 	config.Provide[Config]("events.modules.gitlab"),
-	fx.Provide(
-		ingress.AsSource(NewSource),
-		eventsvc.AsSubscription(func(p webhook.RouterParams) eventsvc.Subscription {
-			return NewRouter(p.Publisher, p.SubTopics(Topic)...)
-		}),
-	),
+	fx.Provide(ingress.AsSource(NewSource)),
 )

@@ -17,8 +17,8 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestGolden: an example delivery (testdata/<name>.json with the headers GitLab sends in
-// testdata/<name>.headers, and the secret token) through the ingress and the router gives
-// the events in testdata/<name>.golden.
+// testdata/<name>.headers, and the secret token) through the ingress gives the events in
+// testdata/<name>.golden: the gitlab event and its sub-topic event, published in one batch.
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"merge_request", "push"} {
@@ -30,12 +30,8 @@ func TestGolden(t *testing.T) {
 			h.Set(gitlab.HeaderToken, "golden-secret-token")
 
 			in := providertest.NewIngress(t, gitlab.NewSource(gitlab.Config{WebhookSecret: ingress.Secrets{"golden-secret-token"}}))
-			w := in.Post(gitlab.Topic, h, body)
-			require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
-			in.Route(t, gitlab.NewRouter(in.Bus))
-
-			events := in.Bus.Published()
-			require.Len(t, events, 2, "the gitlab event and its sub-topic event")
+			events := in.Accept(t, gitlab.Topic, h, body)
+			providertest.RequireSubTopic(t, events, gitlab.Topic, gitlab.Topic+"."+name, ingress.FromPayload)
 			require.NotContains(t, events[0].Metadata, "x-gitlab-token", "the secret token does not travel")
 			providertest.Golden(t, filepath.Join("testdata", name+".golden"), *update, events)
 		})

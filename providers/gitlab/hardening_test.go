@@ -1,12 +1,11 @@
 package gitlab_test
 
 import (
-	"net/http"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/providers/gitlab"
 	"github.com/stagebus/stagebus/providers/internal/providertest"
@@ -21,11 +20,8 @@ func TestSignaturesStayOffTheBus(t *testing.T) {
 	in := providertest.NewIngress(t, gitlab.NewSource(gitlab.Config{WebhookSecret: ingress.Secrets{token}}))
 	h := providertest.Header(gitlab.HeaderEvent, "Push Hook", gitlab.HeaderEventUUID, "sig-1", gitlab.HeaderToken, token,
 		ingress.HeaderWebhookID, "msg_1", ingress.HeaderWebhookTimestamp, "1700000000", ingress.HeaderWebhookSignature, "v1,c2lnbmF0dXJl")
-	w := in.Post(gitlab.Topic, h, body)
-	require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
-	in.Route(t, gitlab.NewRouter(in.Bus))
-	events := in.Bus.Published()
-	require.Len(t, events, 2)
+	events := in.Accept(t, gitlab.Topic, h, body)
+	providertest.RequireSubTopic(t, events, gitlab.Topic, "gitlab.push", ingress.FromPayload)
 	for _, e := range events {
 		require.NotContains(t, e.Metadata, "x-gitlab-token", e.Topic)
 		require.NotContains(t, e.Metadata, "webhook-signature", e.Topic)
@@ -33,9 +29,10 @@ func TestSignaturesStayOffTheBus(t *testing.T) {
 	}
 }
 
-// TestRouterRoutesOnlyDocumentedEvents: object_kind or event_name values GitLab does not
-// document get no sub-topic; documented ones and those configured in subTopics do.
-func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
+// TestOnlyDocumentedEventsGetSubTopics: object_kind or event_name values GitLab does not
+// document get no sub-topic (the gitlab event is marked event_name_unknown); documented ones
+// and those configured in subTopics do.
+func TestOnlyDocumentedEventsGetSubTopics(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		payload, wantTopic string
@@ -45,11 +42,22 @@ func TestRouterRoutesOnlyDocumentedEvents(t *testing.T) {
 		{payload: `{"event_name":"user_add_to_group"}`, wantTopic: "gitlab.user_add_to_group"},
 		{payload: `{"object_kind":"evil000"}`},
 		{payload: `{"event_name":"evil001"}`},
+		{payload: `{"object_kind":"brand_new"}`},
 		{payload: `{"object_kind":"brand_new"}`, subTopics: []string{"brand_new"}, wantTopic: "gitlab.brand_new"},
 	}
+	const token = "hardening-test-token"
 	for _, tt := range tests {
-		e := eventsvc.Event{ID: "d-1", Topic: gitlab.Topic, Payload: []byte(tt.payload)}
-		providertest.RequireRoute(t, func(bus eventsvc.Publisher) eventsvc.Subscription { return gitlab.NewRouter(bus, tt.subTopics...) }, e, tt.wantTopic)
+		t.Run(fmt.Sprintf("%s with subTopics %v", tt.payload, tt.subTopics), func(t *testing.T) {
+			t.Parallel()
+			in := providertest.NewIngressWithSubTopics(t, map[string][]string{gitlab.Topic: tt.subTopics},
+				gitlab.NewSource(gitlab.Config{WebhookSecret: ingress.Secrets{token}}))
+			events := in.Accept(t, gitlab.Topic, providertest.Header(gitlab.HeaderToken, token, gitlab.HeaderEventUUID, "d-1"), []byte(tt.payload))
+			if tt.wantTopic == "" {
+				providertest.RequireNoSubTopic(t, events, gitlab.Topic, true)
+				return
+			}
+			providertest.RequireSubTopic(t, events, gitlab.Topic, tt.wantTopic, ingress.FromPayload)
+		})
 	}
 }
 

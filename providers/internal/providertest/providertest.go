@@ -74,17 +74,32 @@ func ReadHeaders(t testing.TB, path string) http.Header {
 // publishes to a Recorder.
 type Ingress struct {
 	handler http.Handler
-	// Bus records what the ingress, and routers fed with Route, published.
+	// Bus records what the ingress published.
 	Bus *eventsvctest.Recorder
 }
 
 // NewIngress builds an ingress for the topics of sources.
 func NewIngress(t testing.TB, sources ...ingress.Source) *Ingress {
 	t.Helper()
+	return NewIngressWithSubTopics(t, nil, sources...)
+}
+
+// NewIngressWithSubTopics builds an ingress for the topics of sources, with
+// events.http.topicOptions.<topic>.subTopics set to subTopics[topic].
+func NewIngressWithSubTopics(t testing.TB, subTopics map[string][]string, sources ...ingress.Source) *Ingress {
+	t.Helper()
 	var cfg ingress.Config
 	cfg.SetDefaults()
 	for _, s := range sources {
 		cfg.Topics = append(cfg.Topics, s.Topic)
+	}
+	for topic, names := range subTopics {
+		if cfg.TopicOptions == nil {
+			cfg.TopicOptions = map[string]ingress.TopicOptions{}
+		}
+		opts := cfg.TopicOptions[topic]
+		opts.SubTopics = names
+		cfg.TopicOptions[topic] = opts
 	}
 	require.NoError(t, cfg.Validate())
 	dedup := ingress.NewDedup(databasetest.SQLite(t, ingress.DedupMigrations), cfg.DedupRetention, zerolog.Nop(), nil)
@@ -108,6 +123,17 @@ func (in *Ingress) Post(topic string, h http.Header, body []byte) *httptest.Resp
 	return w
 }
 
+// Accept posts as Post does, requires the answer 202, and returns the events that this
+// request published, in publish order. Requests posted to one Ingress at the same time would
+// mix their events: post them one after the other.
+func (in *Ingress) Accept(t testing.TB, topic string, h http.Header, body []byte) []eventsvc.Event {
+	t.Helper()
+	before := len(in.Bus.Published())
+	w := in.Post(topic, h, body)
+	require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+	return in.Bus.Published()[before:]
+}
+
 func request(topic string, h http.Header, body []byte) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/api/events/http/"+topic, bytes.NewReader(body))
 	for k, vs := range h {
@@ -117,15 +143,6 @@ func request(topic string, h http.Header, body []byte) *http.Request {
 		r.Header.Set("Content-Type", "application/json")
 	}
 	return r
-}
-
-// Route delivers every recorded event of the router's topics to the router, as the bus
-// would, so that the Recorder holds what the router published too.
-func (in *Ingress) Route(t testing.TB, router eventsvc.Subscription) {
-	t.Helper()
-	for _, e := range in.Bus.Published(router.Topics...) {
-		require.NoError(t, in.Bus.Deliver(context.Background(), router, e))
-	}
 }
 
 // goldenEvent is how an event is written to a golden file.

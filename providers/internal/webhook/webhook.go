@@ -1,57 +1,21 @@
 package webhook
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/rs/zerolog"
 	"github.com/tidwall/gjson"
-	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/config"
-	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 )
 
-// MetaEventNameSource is the metadata key, set on every sub-topic event, that says where the
-// sub-topic name came from: [FromUnsignedHeader] or [FromPayload].
-const MetaEventNameSource = "event_name_source"
-
-// Values of [MetaEventNameSource].
-const (
-	// FromUnsignedHeader: the name is a request header, which no provider signs (GitHub's
-	// X-GitHub-Event, Bitbucket's X-Event-Key, Gitea's X-Gitea-Event). It is as trustworthy as
-	// the request, not as the payload.
-	FromUnsignedHeader = "unsigned-header"
-	// FromPayload: the name is a field of the payload (GitLab's object_kind or event_name),
-	// covered by the signature where the sender signs the body.
-	FromPayload = "payload"
-)
-
-// NameFunc returns the sub-topic name of an event of the generic topic and where it came from
-// (a MetaEventNameSource value); "" when the event has none.
-type NameFunc func(e eventsvc.Event) (name, source string)
-
-// FromMetadata returns a NameFunc that reads the first non-empty of the given metadata keys
-// (the ingress lower-cases header names, so the keys are lower case).
-func FromMetadata(keys ...string) NameFunc {
-	return func(e eventsvc.Event) (string, string) {
-		for _, k := range keys {
-			if v := e.Metadata[k]; v != "" {
-				return v, FromUnsignedHeader
-			}
-		}
-		return "", ""
-	}
-}
-
 // FromHeader returns an ingress.Source EventName that reads the first non-empty of the given
-// headers as [FromMetadata] reads them from the event the ingress makes of the request
-// (repeated values joined with ", "), so that the ingress and the router agree on the name.
+// headers, repeated values joined with ", " as the ingress joins them in the event's metadata:
+// the sub-topic's name is the header subscribers see.
 func FromHeader(names ...string) func(http.Header, []byte) string {
 	return func(h http.Header, _ []byte) string {
 		for _, n := range names {
@@ -63,72 +27,6 @@ func FromHeader(names ...string) func(http.Header, []byte) string {
 		}
 		return ""
 	}
-}
-
-// Known returns the set of event names that get a sub-topic: those a provider documents and
-// the configured extras (events.http.topicOptions.<topic>.subTopics).
-func Known(documented []string, extra ...string) map[string]bool {
-	k := make(map[string]bool, len(documented)+len(extra))
-	for _, lists := range [][]string{documented, extra} {
-		for _, n := range lists {
-			k[n] = true
-		}
-	}
-	return k
-}
-
-// RouterParams are what a provider module's router constructor takes from the application:
-// the publisher, and events.http for the configured extra event names (absent when the
-// ingress module is not part of the application).
-type RouterParams struct {
-	fx.In
-	Publisher eventsvc.Publisher
-	HTTP      ingress.Config `optional:"true"`
-}
-
-// SubTopics returns events.http.topicOptions.<topic>.subTopics.
-func (p RouterParams) SubTopics(topic string) []string {
-	return p.HTTP.TopicOptions[topic].SubTopics
-}
-
-// Router returns the subscription id on topic that republishes each event whose name is
-// known on topic + "." + name, with the same id, key, time, payload and metadata, plus
-// MetaEventNameSource. The traceparent is not copied: the sub-topic event carries the
-// router's span, a child of the original event's in the same trace.
-//
-// Only known names make sub-topics, so that no sender can create topics (and the bus's
-// per-topic metric series) at will: the name usually comes from an unsigned header. Known
-// names are valid topic names (the documented lists are tested, subTopics validated). An event
-// without a name or with an unknown one stays on topic alone (the ingress marked it with
-// ingress.MetaEventNameUnknown and counted it) and is skipped with a debug log. A publish
-// failure is returned, so that the bus retries the event and dead-letters it after its last
-// attempt.
-func Router(id, topic string, pub eventsvc.Publisher, name NameFunc, known map[string]bool) eventsvc.Subscription {
-	return eventsvc.Subscription{ID: id, Topics: []string{topic}, Handler: func(ctx context.Context, e eventsvc.Event) error {
-		n, source := name(e)
-		if n == "" {
-			zerolog.Ctx(ctx).Debug().Msg("event not routed: it has no event name")
-			return nil
-		}
-		if !known[n] {
-			zerolog.Ctx(ctx).Debug().Str("event_name", Clip(n)).Str("name_source", source).
-				Msg("event not routed: its event name is not one the provider documents nor one listed in subTopics")
-			return nil
-		}
-		sub := topic + "." + n
-		meta := make(map[string]string, len(e.Metadata)+1)
-		for k, v := range e.Metadata {
-			if k != eventsvc.MetaTraceparent {
-				meta[k] = v
-			}
-		}
-		meta[MetaEventNameSource] = source
-		out := eventsvc.Event{ID: e.ID, Topic: sub, Key: e.Key, Payload: e.Payload, Metadata: meta, Time: e.Time}
-		if err := pub.Publish(ctx, out); err != nil {
-			return fmt.Errorf("route %s event %s to %s: %w", topic, e.ID, sub, err)
-		}
-		return nil
-	}}
 }
 
 // maxLogged bounds an unsigned, sender-chosen value written to a log line.

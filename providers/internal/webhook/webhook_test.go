@@ -1,66 +1,69 @@
 package webhook_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/stagebus/stagebus/eventsvc"
-	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
+	"github.com/stagebus/stagebus/providers/internal/providertest"
 	"github.com/stagebus/stagebus/providers/internal/webhook"
 )
 
-// TestRouterRoutesOnlyKnownNames: only documented names and the configured extras get a
-// sub-topic; anything else, however many distinct names a sender invents, is skipped with one
-// debug line that clips the name and shows no header values.
-func TestRouterRoutesOnlyKnownNames(t *testing.T) {
+// TestFromHeaderThroughTheIngress: a source whose EventName is FromHeader gets the sub-topic
+// <topic>.<header> from the ingress, for documented names and the configured extras only, and
+// the name is the header value its events carry in their metadata; any other name, however
+// many distinct names a sender invents, stays on the topic, marked event_name_unknown.
+func TestFromHeaderThroughTheIngress(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		event     string
-		extra     []string
-		wantTopic string // "" when nothing is routed
-		wantMsg   string
-		wantClip  bool
+		headers   []string // name, value pairs, added in order
+		extra     []string // subTopics
+		wantTopic string   // "" for no sub-topic
+		unknown   bool
 	}{
-		{name: "documented", event: "push", wantTopic: "src.push"},
-		{name: "configured extra", event: "brand_new", extra: []string{"brand_new"}, wantTopic: "src.brand_new"},
-		{name: "invented", event: "evil000", wantMsg: "event not routed: its event name is not one the provider documents nor one listed in subTopics"},
-		{name: "invented, with an extra configured", event: "evil001", extra: []string{"brand_new"}, wantMsg: "event not routed: its event name is not one the provider documents nor one listed in subTopics"},
-		{name: "no name", wantMsg: "event not routed: it has no event name"},
-		{name: "not a topic", event: "push hook", wantMsg: "event not routed: its event name is not one the provider documents nor one listed in subTopics"},
-		{name: "huge name", event: strings.Repeat("é", 5000), wantMsg: "event not routed: its event name is not one the provider documents nor one listed in subTopics", wantClip: true},
+		{name: "documented", headers: []string{"X-Event", "push"}, wantTopic: "src.push"},
+		{name: "configured extra", headers: []string{"X-Event", "brand_new"}, extra: []string{"brand_new"}, wantTopic: "src.brand_new"},
+		{name: "the second header when the first is absent", headers: []string{"X-Fallback", "pull_request"}, wantTopic: "src.pull_request"},
+		{name: "the second header when the first is empty", headers: []string{"X-Event", "", "X-Fallback", "pull_request"}, wantTopic: "src.pull_request"},
+		{name: "the first header before the second", headers: []string{"X-Fallback", "pull_request", "X-Event", "push"}, wantTopic: "src.push"},
+		{name: "invented", headers: []string{"X-Event", "evil000"}, unknown: true},
+		{name: "invented, with an extra configured", headers: []string{"X-Event", "evil001"}, extra: []string{"brand_new"}, unknown: true},
+		{name: "repeated: the joined value is the name", headers: []string{"X-Event", "push", "X-Event", "pull_request"}, unknown: true},
+		{name: "no name", headers: []string{"X-Other", "push"}},
+		{name: "not a topic", headers: []string{"X-Event", "push hook"}, unknown: true},
+		{name: "huge name", headers: []string{"X-Event", strings.Repeat("é", 5000)}, unknown: true},
 	}
+	const secret = "webhook-test-secret"
+	body := []byte(`{}`)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var logs bytes.Buffer
-			bus := &eventsvctest.Recorder{Logger: zerolog.New(&logs)}
-			sub := webhook.Router("r", "src", bus, webhook.FromMetadata("x-event"), webhook.Known([]string{"push", "pull_request"}, tt.extra...))
-			e := eventsvc.Event{ID: "e-1", Topic: "src", Payload: []byte(`{}`), Metadata: map[string]string{"x-event": tt.event, "x-signature": "sha256=secretish"}}
-			require.NoError(t, bus.Deliver(context.Background(), sub, e), "a skipped event is not retried")
-			if tt.wantTopic != "" {
-				require.Len(t, bus.Published(), 1)
-				require.Equal(t, tt.wantTopic, bus.Published()[0].Topic)
+			src := ingress.Source{
+				Topic:            "src",
+				Verifier:         webhook.HMAC([]string{"X-Sig"}, "sha256=", ingress.Secrets{secret}),
+				EventName:        webhook.FromHeader("X-Event", "X-Fallback"),
+				EventNameSource:  ingress.FromUnsignedHeader,
+				KnownEvents:      []string{"push", "pull_request"},
+				SignatureHeaders: []string{"X-Sig"},
+			}
+			in := providertest.NewIngressWithSubTopics(t, map[string][]string{"src": tt.extra}, src)
+			h := providertest.Header("X-Sig", "sha256="+providertest.HMACHex(secret, body))
+			for i := 0; i+1 < len(tt.headers); i += 2 {
+				h.Add(tt.headers[i], tt.headers[i+1])
+			}
+			events := in.Accept(t, "src", h, body)
+			if tt.wantTopic == "" {
+				providertest.RequireNoSubTopic(t, events, "src", tt.unknown)
 				return
 			}
-			require.Empty(t, bus.Published())
-			var entry map[string]any
-			require.NoError(t, json.Unmarshal(logs.Bytes(), &entry), logs.String())
-			require.Equal(t, "debug", entry["level"], "a sender can send any number of these: no warning per event")
-			require.Equal(t, tt.wantMsg, entry["message"])
-			require.Equal(t, "e-1", entry["event_id"])
-			require.NotContains(t, logs.String(), "secretish")
-			if tt.wantClip {
-				require.LessOrEqual(t, len(entry["event_name"].(string)), 110)
-			}
+			_, sub := providertest.RequireSubTopic(t, events, "src", tt.wantTopic, ingress.FromUnsignedHeader)
+			name := strings.TrimPrefix(tt.wantTopic, "src.")
+			require.Contains(t, []string{sub.Metadata["x-event"], sub.Metadata["x-fallback"]}, name, "the name is a header value the event carries")
+			require.NotContains(t, sub.Metadata, "x-sig")
 		})
 	}
 }
@@ -74,15 +77,7 @@ func TestFromHeader(t *testing.T) {
 	require.Equal(t, "b", name(h, nil))
 	h.Add("X-First", "a")
 	h.Add("X-First", "evil")
-	require.Equal(t, "a, evil", name(h, nil), "read as the ingress writes the metadata the router reads")
-}
-
-func TestRouterParamsSubTopics(t *testing.T) {
-	t.Parallel()
-	require.Empty(t, webhook.RouterParams{}.SubTopics("github"), "without events.http")
-	p := webhook.RouterParams{HTTP: ingress.Config{TopicOptions: map[string]ingress.TopicOptions{"github": {SubTopics: []string{"new_event"}}}}}
-	require.Equal(t, []string{"new_event"}, p.SubTopics("github"))
-	require.Empty(t, p.SubTopics("gitea"))
+	require.Equal(t, "a, evil", name(h, nil), "joined as the ingress joins the header in the metadata")
 }
 
 func TestClip(t *testing.T) {
