@@ -236,8 +236,8 @@ func TestShortSecrets(t *testing.T) {
 	require.NotContains(t, logs.String(), short)
 }
 
-// TestSubTopicsConfig: subTopics entries must make valid topics, and only topics with a
-// sub-topic router accept them.
+// TestSubTopicsConfig: subTopics entries must make valid topics, and only topics whose
+// provider names events accept them.
 func TestSubTopicsConfig(t *testing.T) {
 	t.Parallel()
 	var c ingress.Config
@@ -253,5 +253,5 @@ func TestSubTopicsConfig(t *testing.T) {
 	c.TopicOptions = map[string]ingress.TopicOptions{"orders": {Insecure: true, SubTopics: []string{"created"}}}
 	require.NoError(t, c.Validate())
 	_, err = ingress.New(ingress.Params{Config: c, Publisher: &flakyBus{}, Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry()})
-	require.ErrorContains(t, err, "events.http.topicOptions.orders.subTopics: topic orders has no sub-topic router (only provider topics route events by name); remove subTopics")
+	require.ErrorContains(t, err, "events.http.topicOptions.orders.subTopics: topic orders names no events (only provider topics have sub-topics); remove subTopics")
 }

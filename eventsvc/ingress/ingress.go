@@ -162,7 +162,7 @@ func New(p Params) (*Ingress, error) {
 		}
 		if len(opts.SubTopics) > 0 && src.EventName == nil {
 			problems = append(problems, config.Problem{Path: "events.http.topicOptions." + name + ".subTopics",
-				Message: fmt.Sprintf("topic %s has no sub-topic router (only provider topics route events by name); remove subTopics", name)})
+				Message: fmt.Sprintf("topic %s names no events (only provider topics have sub-topics); remove subTopics", name)})
 			continue
 		}
 		problems = append(problems, in.checkSecretLengths(src, production)...)
