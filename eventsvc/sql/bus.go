@@ -43,6 +43,7 @@ type Bus struct {
 	mu      sync.Mutex
 	readers map[groupTopic]*reader // guarded by mu, as hub is until Start set it
 	stmts   *statements            // prepared by Start, closed by Close
+	once    *onceIndex             // SQLite only
 
 	// commits takes publishes to the group committer between Start and Close.
 	commits   chan *commitReq
@@ -69,6 +70,9 @@ func New(db *database.DB, cfg Config, log zerolog.Logger, reg prometheus.Registe
 		return nil, err
 	}
 	b := &Bus{db: db, cfg: cfg, log: log, id: uuid.NewString(), metrics: m, readers: map[groupTopic]*reader{}}
+	if db.Dialect() == database.SQLite {
+		b.once = newOnceIndex()
+	}
 	b.purge = background.New("events.sql.purge", purgeInterval(cfg.Retention), b.Purge,
 		background.Immediately(), background.WithTimeout(5*time.Minute), background.WithLogger(log), background.WithRegisterer(reg))
 	return b, nil

@@ -39,6 +39,11 @@ func (b *Bus) Purge(ctx context.Context) error {
 	if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_once WHERE expires_at < $1`, b.now().UnixNano()); err != nil {
 		return fmt.Errorf("events.sql: purge: %w", err)
 	}
+	if b.once != nil {
+		if err := b.once.evict(ctx, b.db); err != nil {
+			return err
+		}
+	}
 	// Members that stopped renewing an hour ago are gone (killed instances).
 	if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_members WHERE seen_until < $1`, b.now().Add(-time.Hour).UnixNano()); err != nil {
 		return fmt.Errorf("events.sql: purge: %w", err)

@@ -19,25 +19,33 @@ var Migrations = []database.Migration{{
 }, {
 	Module:   "eventsvc.sql",
 	Version:  2,
-	SQLite:   onceSchema + " WITHOUT ROWID" + onceIndex + payloadOf,
-	Postgres: onceSchema + onceIndex + payloadOf,
+	SQLite:   onceLog + payloadOf,
+	Postgres: onceKeys + payloadOf,
 }}
+
+// onceLog is bus_once on SQLite: append-only, its keys found through the bus's onceIndex.
+const onceLog = `CREATE TABLE bus_once (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	scope TEXT NOT NULL,
+	id TEXT NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX bus_once_expires_at ON bus_once (expires_at)`
+
+// onceKeys is bus_once on PostgreSQL: one row per key, which its primary key makes unique
+// across instances.
+const onceKeys = `CREATE TABLE bus_once (
+	scope TEXT NOT NULL,
+	id TEXT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	PRIMARY KEY (scope, id)
+);
+CREATE INDEX bus_once_expires_at ON bus_once (expires_at)`
 
 // payloadOf lets a message refer to the payload of another message published in the same
 // transaction (an event and its sub-topic event), so that the payload is stored once.
 const payloadOf = `;
 ALTER TABLE bus_messages ADD COLUMN payload_of BIGINT`
-
-// onceSchema is bus_once without its index; SQLite stores it in its primary key's B-tree.
-const onceSchema = `CREATE TABLE bus_once (
-	scope TEXT NOT NULL,
-	id TEXT NOT NULL,
-	expires_at BIGINT NOT NULL,
-	PRIMARY KEY (scope, id)
-)`
-
-const onceIndex = `;
-CREATE INDEX bus_once_expires_at ON bus_once (expires_at)`
 
 // busSchema is the bus tables' DDL with the dialect's sequence column and byte type.
 func busSchema(seqType, seqSuffix, bytesType string) string {

@@ -59,7 +59,7 @@ type statements struct {
 	dialect    database.Dialect
 	insert     query // a message with its payload
 	insertSame query // a message whose payload is the previous insert's (SQLite)
-	once       query // record a Once key, or renew an expired one
+	once       query // SQLite: append a Once key; PostgreSQL: record one, or renew an expired one
 	read       query // a partition's messages after a sequence number
 }
 
@@ -89,8 +89,12 @@ func prepare(ctx context.Context, db *database.DB) (*statements, error) {
 	s := &statements{dialect: db.Dialect()}
 	s.insert.text = `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
 	s.insertSame.text = `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at, payload_of) VALUES ($1, $2, $3, $4, $5, $6, last_insert_rowid())`
-	s.once.text = `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at WHERE bus_once.expires_at < $4`
+	if db.Dialect() == database.SQLite {
+		s.once.text = `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)`
+	} else {
+		s.once.text = `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at WHERE bus_once.expires_at < $4`
+	}
 	s.read.text = `SELECT m.seq, m.uuid, COALESCE(p.payload, m.payload), m.metadata FROM bus_messages m
 		LEFT JOIN bus_messages p ON p.seq = m.payload_of
 		WHERE m.topic = $1 AND m.part = $2 AND m.seq > $3 ORDER BY m.seq LIMIT $4`
@@ -122,7 +126,7 @@ func (s *statements) Close() error {
 // write stores the requests in one transaction and wakes the readers of their topics. It
 // returns the transaction's error, or each request's outcome: nil, or eventsvc.ErrDuplicate
 // for a request whose once key is recorded (its messages are not stored).
-func (b *Bus) write(ctx context.Context, reqs []*commitReq) ([]error, error) {
+func (b *Bus) write(ctx context.Context, reqs []*commitReq) (outcomes []error, err error) {
 	now := time.Now()
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -135,17 +139,28 @@ func (b *Bus) write(ctx context.Context, reqs []*commitReq) ([]error, error) {
 			return nil, fmt.Errorf("events.sql: publish: %w", err)
 		}
 	}
-	outcomes := make([]error, len(reqs))
+	if b.once != nil {
+		b.once.mu.Lock()
+		defer b.once.mu.Unlock()
+		last := b.once.last
+		defer func() {
+			if err != nil {
+				b.once.last = last // what the failed transaction wrote is not there
+			}
+		}()
+		if err := b.once.catchUp(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	outcomes = make([]error, len(reqs))
 	topics := map[string]int{}
 	for i, r := range reqs {
 		if r.once != nil {
-			res, err := b.stmts.once.exec(ctx, tx, r.once.Scope, r.once.ID, now.Add(r.once.Keep).UnixNano(), now.UnixNano())
+			fresh, err := b.recordOnce(ctx, tx, *r.once, now)
 			if err != nil {
-				return nil, fmt.Errorf("events.sql: record %s %s: %w", r.once.Scope, r.once.ID, err)
+				return nil, err
 			}
-			if n, err := res.RowsAffected(); err != nil {
-				return nil, fmt.Errorf("events.sql: record %s %s: %w", r.once.Scope, r.once.ID, err)
-			} else if n == 0 {
+			if !fresh {
 				outcomes[i] = eventsvc.ErrDuplicate
 				continue
 			}
@@ -178,4 +193,20 @@ func (b *Bus) write(ctx context.Context, reqs []*commitReq) ([]error, error) {
 		b.hub.wake(t)
 	}
 	return outcomes, nil
+}
+
+// recordOnce records o in tx unless its key is recorded and not expired (fresh is false).
+func (b *Bus) recordOnce(ctx context.Context, tx *sql.Tx, o eventsvc.Once, now time.Time) (fresh bool, err error) {
+	if b.once != nil {
+		return b.once.record(ctx, tx, b.stmts.once, o, now)
+	}
+	res, err := b.stmts.once.exec(ctx, tx, o.Scope, o.ID, now.Add(o.Keep).UnixNano(), now.UnixNano())
+	if err != nil {
+		return false, fmt.Errorf("events.sql: record %s %s: %w", o.Scope, o.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("events.sql: record %s %s: %w", o.Scope, o.ID, err)
+	}
+	return n == 1, nil
 }
