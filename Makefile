@@ -41,6 +41,7 @@ bench:
 	$(GO) test -run '^$$' -bench Latency -benchtime 3x ./eventsvc/memory/
 	./scripts/services run -- $(GO) test -run '^$$' -bench 'Publish$$|EndToEnd|PublishLatency' -benchtime 1x -count 3 ./eventsvc/kafka/
 	./scripts/services run -- $(GO) test -run '^$$' -bench Latency -benchtime 3x -count 3 ./eventsvc/sql/
+	./scripts/services run -- $(GO) test -run '^$$' -bench ThroughputPostgres -benchtime 1x -count 3 ./eventsvc/sql/
 
 ## run: Stagebus on the embedded defaults (same as go run ./cmd/platform).
 run:
