@@ -71,7 +71,7 @@ func New(db *database.DB, cfg Config, log zerolog.Logger, reg prometheus.Registe
 	}
 	b := &Bus{db: db, cfg: cfg, log: log, id: uuid.NewString(), metrics: m, readers: map[groupTopic]*reader{}}
 	if db.Dialect() == database.SQLite {
-		b.once = newOnceIndex()
+		b.once = newOnceIndex(m.onceKeys)
 	}
 	b.purge = background.New("events.sql.purge", purgeInterval(cfg.Retention), b.Purge,
 		background.Immediately(), background.WithTimeout(5*time.Minute), background.WithLogger(log), background.WithRegisterer(reg))

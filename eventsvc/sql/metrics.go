@@ -10,11 +10,13 @@ import (
 const (
 	MetricPublished       = "stagebus_events_sql_published_total"
 	MetricBehindRetention = "stagebus_events_sql_behind_retention_total"
+	MetricOnceKeys        = "stagebus_events_sql_once_keys"
 )
 
 type metrics struct {
 	published       *prometheus.CounterVec
 	behindRetention *prometheus.CounterVec
+	onceKeys        prometheus.Gauge
 }
 
 // newMetrics registers the bus metrics on reg (nil: none); buses sharing a registry share
@@ -25,6 +27,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Messages stored on the SQL events bus, by topic."}, []string{"topic"}),
 		behindRetention: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricBehindRetention,
 			Help: "Messages purged by retention before a consumer group had handled them, by topic and group."}, []string{"topic", "group"}),
+		onceKeys: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricOnceKeys,
+			Help: "Keys of publishes made once (webhook delivery ids) that the bus indexes in memory, on SQLite: about 30 bytes each."}),
 	}
 	if reg == nil {
 		return m, nil
@@ -34,7 +38,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.behindRetention, err = register(reg, m.behindRetention)
+	if m.behindRetention, err = register(reg, m.behindRetention); err != nil {
+		return nil, err
+	}
+	m.onceKeys, err = register(reg, m.onceKeys)
 	return m, err
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stagebus/stagebus/eventsvc"
 )
 
@@ -21,7 +23,8 @@ import (
 // read (catchUp) inside the write transaction, which holds SQLite's write lock, before any
 // key is decided.
 //
-// It costs about 30 bytes of memory per key kept (events.http.dedupRetention of webhooks).
+// It costs about 30 bytes of memory per key kept (events.http.dedupRetention of webhooks),
+// counted in stagebus_events_sql_once_keys.
 // The committer uses it inside its transactions; the purge evicts purged keys. mu guards
 // both.
 type onceIndex struct {
@@ -29,10 +32,11 @@ type onceIndex struct {
 	seed maphash.Seed
 	seqs map[uint64]int64 // key hash → sequence number of the key's latest row
 	last int64            // highest sequence number read or written and committed
+	size prometheus.Gauge // len(seqs)
 }
 
-func newOnceIndex() *onceIndex {
-	return &onceIndex{seed: maphash.MakeSeed(), seqs: map[uint64]int64{}}
+func newOnceIndex(size prometheus.Gauge) *onceIndex {
+	return &onceIndex{seed: maphash.MakeSeed(), seqs: map[uint64]int64{}, size: size}
 }
 
 func (x *onceIndex) hash(o eventsvc.Once) uint64 {
@@ -61,6 +65,7 @@ func (x *onceIndex) catchUp(ctx context.Context, tx *sql.Tx) error {
 		x.seqs[x.hash(o)] = seq
 		x.last = seq
 	}
+	x.size.Set(float64(len(x.seqs)))
 	return rows.Err()
 }
 
@@ -90,6 +95,7 @@ func (x *onceIndex) record(ctx context.Context, tx *sql.Tx, insert query, o even
 	}
 	x.seqs[h] = seq
 	x.last = max(x.last, seq)
+	x.size.Set(float64(len(x.seqs)))
 	return true, nil
 }
 
@@ -108,5 +114,6 @@ func (x *onceIndex) evict(ctx context.Context, db interface {
 			delete(x.seqs, h)
 		}
 	}
+	x.size.Set(float64(len(x.seqs)))
 	return nil
 }

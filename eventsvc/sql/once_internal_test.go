@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -40,6 +41,7 @@ func TestOnceIndexOnSQLite(t *testing.T) {
 	one.once.mu.Unlock()
 	require.NoError(t, one.PublishOnce(t.Context(), b, batch("2")), "a colliding key is checked against its row")
 	require.ErrorIs(t, one.PublishOnce(t.Context(), b, batch("3")), eventsvc.ErrDuplicate)
+	require.Equal(t, 2.0, testutil.ToFloat64(one.metrics.onceKeys), MetricOnceKeys)
 
 	require.ErrorIs(t, other.PublishOnce(t.Context(), a, batch("4")), eventsvc.ErrDuplicate, "another process's key is read first")
 	require.ErrorIs(t, other.PublishOnce(t.Context(), b, batch("5")), eventsvc.ErrDuplicate)
@@ -51,4 +53,5 @@ func TestOnceIndexOnSQLite(t *testing.T) {
 	left := len(one.once.seqs)
 	one.once.mu.Unlock()
 	require.Zero(t, left)
+	require.Zero(t, testutil.ToFloat64(one.metrics.onceKeys), MetricOnceKeys)
 }
