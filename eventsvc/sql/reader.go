@@ -2,6 +2,7 @@ package sqlbus
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -430,9 +431,19 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 	return more, nil
 }
 
+// pgRead is a partition's messages after a sequence number on PostgreSQL, where messages
+// carry their payload.
+const pgRead = `SELECT seq, uuid, payload, metadata FROM bus_messages WHERE topic = $1 AND part = $2 AND seq > $3 ORDER BY seq LIMIT $4`
+
 // read returns up to limit messages of partition p after cursor.
 func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*message.Message, error) {
-	rows, err := r.bus.stmts.read.query(ctx, r.bus.db, r.topic, p, cursor, limit)
+	var rows *sql.Rows
+	var err error
+	if r.bus.stmts != nil {
+		rows, err = r.bus.stmts.read.query(ctx, r.topic, p, cursor, limit)
+	} else {
+		rows, err = r.bus.db.QueryContext(ctx, pgRead, r.topic, p, cursor, limit)
+	}
 	if err != nil {
 		return nil, err
 	}
