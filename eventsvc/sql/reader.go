@@ -1,11 +1,12 @@
 package sqlbus
 
 import (
+	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,8 @@ type reader struct {
 	mu       sync.Mutex
 	parts    [Partitions]part
 	inFlight int
+
+	turn int // which partitions get the larger shares of a tight window; run's goroutine's
 }
 
 func newReader(b *Bus, group, topic string) *reader {
@@ -388,28 +391,75 @@ func (r *reader) commit(ctx context.Context) error {
 	return nil
 }
 
+// want is one partition's share of a fetch: up to limit messages after cursor.
+type want struct {
+	p      int
+	cursor int64
+	limit  int
+}
+
+// shares divides room, what the in-flight window has left, among n partitions: equal
+// shares of at most fetchBatch each, the remainder one each to the partitions from turn on
+// (counted modulo n), so that when the window is tight the same partitions do not always get
+// the larger shares.
+func shares(n, room, turn int) []int {
+	limits := make([]int, n)
+	if n == 0 || room <= 0 {
+		return limits
+	}
+	each, rest := room/n, room%n
+	for i := range limits {
+		extra := 0
+		if (i-turn%n+n)%n < rest {
+			extra = 1
+		}
+		limits[i] = min(fetchBatch, each+extra)
+	}
+	return limits
+}
+
 // fetch reads the messages after the cursors of the partitions held, as many as the window
 // allows, and queues them on the lanes; more reports that more may be waiting.
 func (r *reader) fetch(ctx context.Context) (more bool, err error) {
-	for p := range Partitions {
-		r.mu.Lock()
-		s := &r.parts[p]
-		active, cursor := s.owned && !s.draining, s.cursor
-		limit := min(fetchBatch, maxInFlight-r.inFlight)
-		r.mu.Unlock()
-		if !active {
-			continue
+	r.mu.Lock()
+	var wants []want
+	for p := range r.parts {
+		if s := &r.parts[p]; s.owned && !s.draining {
+			wants = append(wants, want{p: p, cursor: s.cursor})
 		}
-		if limit <= 0 {
-			return false, nil
+	}
+	room := maxInFlight - r.inFlight
+	r.mu.Unlock()
+	limits := shares(len(wants), room, r.turn)
+	r.turn++
+	live := wants[:0]
+	for i, w := range wants {
+		if w.limit = limits[i]; w.limit > 0 {
+			live = append(live, w)
 		}
-		msgs, err := r.read(ctx, p, cursor, limit)
-		if err != nil {
-			return false, err
+	}
+	if len(live) == 0 {
+		return false, nil
+	}
+	var got [Partitions][]*message.Message
+	if r.bus.db.Dialect() == database.Postgres {
+		got, err = r.readAll(ctx, live)
+	} else {
+		for _, w := range live {
+			if got[w.p], err = r.read(ctx, w.p, w.cursor, w.limit); err != nil {
+				break
+			}
 		}
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, w := range live {
+		msgs := got[w.p]
 		if len(msgs) == 0 {
 			continue
 		}
+		s := &r.parts[w.p]
 		r.mu.Lock()
 		if !s.owned || s.draining { // lost while reading
 			r.mu.Unlock()
@@ -426,24 +476,74 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 		for _, m := range msgs {
 			r.lanes.Add(m)
 		}
-		more = more || len(msgs) == limit
+		more = more || len(msgs) == w.limit
 	}
 	return more, nil
 }
 
-// pgRead is a partition's messages after a sequence number on PostgreSQL, where messages
-// carry their payload.
-const pgRead = `SELECT seq, uuid, payload, metadata FROM bus_messages WHERE topic = $1 AND part = $2 AND seq > $3 ORDER BY seq LIMIT $4`
+// pgFetch reads several partitions of a topic in one query on PostgreSQL, where messages
+// carry their payload: $1 the topic, $2–$4 the partitions, the sequence number after which
+// each is read, and how many messages of each at most.
+const pgFetch = `SELECT w.part, m.seq, m.uuid, m.payload, m.metadata
+	FROM unnest($2::int[], $3::bigint[], $4::int[]) AS w(part, after, lim)
+	CROSS JOIN LATERAL (
+		SELECT seq, uuid, payload, metadata FROM bus_messages
+		WHERE topic = $1 AND part = w.part AND seq > w.after ORDER BY seq LIMIT w.lim) m`
 
-// read returns up to limit messages of partition p after cursor.
-func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*message.Message, error) {
-	var rows *sql.Rows
-	var err error
-	if r.bus.stmts != nil {
-		rows, err = r.bus.stmts.read.query(ctx, r.topic, p, cursor, limit)
-	} else {
-		rows, err = r.bus.db.QueryContext(ctx, pgRead, r.topic, p, cursor, limit)
+// readAll returns the messages the wants ask for, per partition in order of sequence, in one
+// query.
+func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]*message.Message, err error) {
+	parts, cursors, limits := make([]int32, len(wants)), make([]int64, len(wants)), make([]int32, len(wants))
+	for i, w := range wants {
+		parts[i], cursors[i], limits[i] = int32(w.p), w.cursor, int32(w.limit)
 	}
+	rows, err := r.bus.db.QueryContext(ctx, pgFetch, r.topic, parts, cursors, limits)
+	if err != nil {
+		return got, err
+	}
+	defer rows.Close()
+	type read struct {
+		seq int64
+		msg *message.Message
+	}
+	var reads [Partitions][]read
+	for rows.Next() {
+		var (
+			p        int
+			seq      int64
+			id, meta string
+			payload  []byte
+		)
+		if err := rows.Scan(&p, &seq, &id, &payload, &meta); err != nil {
+			return got, err
+		}
+		if p < 0 || p >= Partitions {
+			return got, fmt.Errorf("message %d: partition %d", seq, p)
+		}
+		msg, err := newMessage(p, seq, id, payload, meta)
+		if err != nil {
+			return got, err
+		}
+		reads[p] = append(reads[p], read{seq, msg})
+	}
+	if err := rows.Err(); err != nil {
+		return got, err
+	}
+	for p, rs := range reads {
+		// PostgreSQL returns each partition in the lateral query's order, but SQL promises no
+		// order without an outer ORDER BY (which would sort the payloads on the server): the
+		// watermark needs them in order, so they are sorted here, cheaply when they are.
+		slices.SortFunc(rs, func(a, b read) int { return cmp.Compare(a.seq, b.seq) })
+		for _, rd := range rs {
+			got[p] = append(got[p], rd.msg)
+		}
+	}
+	return got, nil
+}
+
+// read returns up to limit messages of partition p after cursor, on SQLite.
+func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*message.Message, error) {
+	rows, err := r.bus.stmts.read.query(ctx, r.topic, p, cursor, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -458,16 +558,26 @@ func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*m
 		if err := rows.Scan(&seq, &id, &payload, &meta); err != nil {
 			return nil, err
 		}
-		msg := message.NewMessage(id, payload)
-		if err := json.Unmarshal([]byte(meta), &msg.Metadata); err != nil {
-			return nil, fmt.Errorf("message %d: metadata: %w", seq, err)
+		msg, err := newMessage(p, seq, id, payload, meta)
+		if err != nil {
+			return nil, err
 		}
-		if msg.Metadata == nil {
-			msg.Metadata = message.Metadata{}
-		}
-		msg.Metadata.Set(metaSeq, strconv.FormatInt(seq, 10))
-		msg.Metadata.Set(metaPart, strconv.Itoa(p))
 		msgs = append(msgs, msg)
 	}
 	return msgs, rows.Err()
+}
+
+// newMessage makes the message of a row of partition p, carrying its sequence number and
+// partition for the acknowledgement.
+func newMessage(p int, seq int64, id string, payload []byte, meta string) (*message.Message, error) {
+	msg := message.NewMessage(id, payload)
+	if err := json.Unmarshal([]byte(meta), &msg.Metadata); err != nil {
+		return nil, fmt.Errorf("message %d: metadata: %w", seq, err)
+	}
+	if msg.Metadata == nil {
+		msg.Metadata = message.Metadata{}
+	}
+	msg.Metadata.Set(metaSeq, strconv.FormatInt(seq, 10))
+	msg.Metadata.Set(metaPart, strconv.Itoa(p))
+	return msg, nil
 }
