@@ -337,15 +337,19 @@ func (r *reader) rebalance(ctx context.Context) error {
 	return nil
 }
 
-// commit records the watermarks that moved and releases drained partitions.
-func (r *reader) commit(ctx context.Context) error {
-	type move struct {
-		p       int
-		w       int64
-		release bool
-	}
-	var moves []move
+// move is a partition's offset to record: its watermark, and whether it is released.
+type move struct {
+	p       int
+	w       int64
+	release bool
+}
+
+// moves returns the offsets to record: the watermarks that moved, and the drained partitions
+// to release.
+func (r *reader) moves() []move {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	var moves []move
 	for p := range r.parts {
 		s := &r.parts[p]
 		release := s.owned && s.draining && s.inFlight == 0
@@ -353,42 +357,103 @@ func (r *reader) commit(ctx context.Context) error {
 			moves = append(moves, move{p, s.watermark, release})
 		}
 	}
-	r.mu.Unlock()
-	greatest := "GREATEST"
-	if r.bus.db.Dialect() == database.SQLite {
-		greatest = "MAX"
+	return moves
+}
+
+// commit records the watermarks that moved and releases drained partitions, all in one
+// transaction. A partition whose row another instance owns by now (its lease was taken over)
+// is no longer held.
+func (r *reader) commit(ctx context.Context) error {
+	moves := r.moves()
+	if len(moves) == 0 {
+		return nil
+	}
+	var recorded [Partitions]bool // the row was ours, and is updated
+	var err error
+	if r.bus.db.Dialect() == database.Postgres {
+		recorded, err = r.recordPostgres(ctx, moves)
+	} else {
+		recorded, err = r.recordSQLite(ctx, moves)
+	}
+	if err != nil {
+		return err
 	}
 	released := false
+	r.mu.Lock()
+	for _, m := range moves {
+		s := &r.parts[m.p]
+		if recorded[m.p] {
+			s.committed = max(s.committed, m.w)
+		}
+		if !recorded[m.p] || m.release {
+			s.owned, s.draining = false, false
+		}
+		released = released || m.release
+	}
+	r.mu.Unlock()
+	if released {
+		r.bus.announce(ctx, releaseTopic(r.topic))
+	}
+	return nil
+}
+
+// pgRecord records several partitions' offsets of a topic in one statement on PostgreSQL: $1–$3
+// the partitions, their watermarks and their owners from now on (” releases), $4–$6 the
+// group, the topic and this instance. It returns the partitions updated.
+const pgRecord = `UPDATE bus_offsets o SET acked = GREATEST(o.acked, v.acked), owner = v.owner
+	FROM unnest($1::int[], $2::bigint[], $3::text[]) AS v(part, acked, owner)
+	WHERE o.grp = $4 AND o.topic = $5 AND o.owner = $6 AND o.part = v.part
+	RETURNING o.part`
+
+// recordPostgres records the moves with pgRecord.
+func (r *reader) recordPostgres(ctx context.Context, moves []move) (recorded [Partitions]bool, err error) {
+	parts, ws, owners := make([]int32, len(moves)), make([]int64, len(moves)), make([]string, len(moves))
+	for i, m := range moves {
+		parts[i], ws[i], owners[i] = int32(m.p), m.w, r.bus.id
+		if m.release {
+			owners[i] = ""
+		}
+	}
+	rows, err := r.bus.db.QueryContext(ctx, pgRecord, parts, ws, owners, r.group, r.topic, r.bus.id)
+	if err != nil {
+		return recorded, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p int
+		if err := rows.Scan(&p); err != nil {
+			return recorded, err
+		}
+		if p >= 0 && p < Partitions {
+			recorded[p] = true
+		}
+	}
+	return recorded, rows.Err()
+}
+
+// recordSQLite records the moves with the prepared statement, in one transaction.
+func (r *reader) recordSQLite(ctx context.Context, moves []move) (recorded [Partitions]bool, err error) {
+	tx, err := r.bus.db.BeginTx(ctx, nil)
+	if err != nil {
+		return recorded, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	for _, m := range moves {
 		owner := r.bus.id
 		if m.release {
 			owner = ""
 		}
-		res, err := r.bus.db.ExecContext(ctx, `UPDATE bus_offsets SET acked = `+greatest+`(acked, $1), owner = $2
-			WHERE grp = $3 AND topic = $4 AND part = $5 AND owner = $6`,
-			m.w, owner, r.group, r.topic, m.p, r.bus.id)
+		res, err := r.bus.stmts.offset.exec(ctx, tx, m.w, owner, r.group, r.topic, m.p, r.bus.id)
 		if err != nil {
-			return err
+			return recorded, err
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return err
+			return recorded, err
 		}
-		r.mu.Lock()
-		s := &r.parts[m.p]
-		if n == 1 {
-			s.committed = max(s.committed, m.w)
-		}
-		if n == 0 || m.release {
-			s.owned, s.draining = false, false
-		}
-		r.mu.Unlock()
-		released = released || m.release
+		recorded[m.p] = n == 1
 	}
-	if released {
-		r.bus.announce(ctx, releaseTopic(r.topic))
-	}
-	return nil
+	return recorded, tx.Commit()
 }
 
 // want is one partition's share of a fetch: up to limit messages after cursor.
