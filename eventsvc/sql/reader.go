@@ -30,9 +30,12 @@ const (
 	lanesPerGroup = 64
 	// fetchBatch is how many messages one query reads.
 	fetchBatch = 100
-	// maxInFlight bounds the messages read and not yet acknowledged by one reader: the most
-	// delivered again after a crash.
+	// maxInFlight bounds the messages read and not yet acknowledged by one reader. After a
+	// crash these are delivered again, and so are those acknowledged in the last recordEvery.
 	maxInFlight = 1000
+	// recordEvery is how often, at most, a reader records its offsets while messages are
+	// acknowledged.
+	recordEvery = 20 * time.Millisecond
 	// metaSeq and metaPart carry a delivered message's sequence number and partition.
 	metaSeq  = eventsvc.ReservedMetadataPrefix + "sql-seq"
 	metaPart = eventsvc.ReservedMetadataPrefix + "sql-part"
@@ -84,7 +87,9 @@ type reader struct {
 	parts    [Partitions]part
 	inFlight int
 
-	turn int // which partitions get the larger shares of a tight window; run's goroutine's
+	// Owned by run's goroutine:
+	turn    int  // which partitions get the larger shares of a tight window
+	starved bool // the in-flight window held the last read back: acknowledgements make room
 }
 
 func newReader(b *Bus, group, topic string) *reader {
@@ -140,6 +145,16 @@ func (r *reader) ack(msg *message.Message) {
 	}
 }
 
+// run is the reader's loop. A pass renews the membership and leases when due, rebalances
+// when told to, records the offsets when due and reads when messages may be waiting; then it
+// waits for a wake-up. Messages may be waiting after a publish (this process's, or another
+// instance's notification), a rebalance, a read that stopped at its batch size or at the
+// in-flight window, a failed read, or events.sql.pollInterval without a read (the fallback
+// for publishes nothing announced). An acknowledgement alone is no reason to read unless the
+// window held the last read back: the reads return everything there was, and what comes
+// later is announced. Offsets are recorded at most every recordEvery while messages are
+// acknowledged (and at shutdown), so that a stream of acknowledgements costs a few writes
+// per second rather than one each.
 func (r *reader) run() {
 	defer close(r.done)
 	defer r.cancel()
@@ -152,6 +167,9 @@ func (r *reader) run() {
 		joined    bool
 		heartbeat time.Time // next membership heartbeat and lease renewal
 		claim     = true    // try to take free partitions
+		look      = true    // read: messages may be waiting
+		poll      time.Time // next read when nothing says messages are waiting
+		recorded  time.Time // when the offsets were last recorded
 	)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -173,30 +191,42 @@ func (r *reader) run() {
 			if err := r.rebalance(r.ctx); err != nil {
 				r.warn(err, "taking a share of the consumer group's partitions failed")
 			}
-			claim = false
+			claim, look = false, true
 		}
-		if err := r.commit(r.ctx); err != nil {
-			r.warn(err, "recording the offsets failed; retried")
+		if now := time.Now(); !now.Before(recorded.Add(recordEvery)) {
+			if err := r.commit(r.ctx); err != nil {
+				r.warn(err, "recording the offsets failed; retried")
+			}
+			recorded = now
 		}
-		more, err := r.fetch(r.ctx)
-		if err != nil {
-			r.warn(err, "reading messages failed")
-		}
-		if more {
-			select {
-			case <-r.stop:
-				r.finish()
-				return
-			default:
-				continue
+		if look || !time.Now().Before(poll) {
+			more, err := r.fetch(r.ctx)
+			if err != nil {
+				r.warn(err, "reading messages failed")
+			}
+			look, poll = more || err != nil, time.Now().Add(r.bus.cfg.PollInterval)
+			if more {
+				select {
+				case <-r.stop:
+					r.finish()
+					return
+				default:
+					continue
+				}
 			}
 		}
-		timer.Reset(max(min(r.bus.cfg.PollInterval, time.Until(heartbeat)), time.Millisecond))
+		wake := min(time.Until(poll), time.Until(heartbeat))
+		if len(r.moves()) > 0 {
+			wake = min(wake, time.Until(recorded.Add(recordEvery)))
+		}
+		timer.Reset(max(wake, time.Millisecond))
 		select {
 		case <-published:
+			look = true
 		case <-released:
 			claim = true
 		case <-r.acks:
+			look = look || r.starved
 		case <-timer.C:
 		case <-r.stop:
 			r.finish()
@@ -497,13 +527,14 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 	r.mu.Unlock()
 	limits := shares(len(wants), room, r.turn)
 	r.turn++
-	live := wants[:0]
-	for i, w := range wants {
-		if w.limit = limits[i]; w.limit > 0 {
-			live = append(live, w)
+	var live []want
+	for i := range wants {
+		if wants[i].limit = limits[i]; wants[i].limit > 0 {
+			live = append(live, wants[i])
 		}
 	}
 	if len(live) == 0 {
+		r.starved = len(wants) > 0 // no room
 		return false, nil
 	}
 	var got [Partitions][]*message.Message
@@ -518,6 +549,12 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 	}
 	if err != nil {
 		return false, err
+	}
+	r.starved = false
+	for _, w := range wants {
+		// A share cut by the window and used up (or none, for want of room): more may be
+		// waiting.
+		r.starved = r.starved || w.limit < fetchBatch && len(got[w.p]) == w.limit
 	}
 	for _, w := range live {
 		msgs := got[w.p]
