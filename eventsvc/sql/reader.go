@@ -427,9 +427,10 @@ func (r *reader) commit(ctx context.Context) error {
 	return nil
 }
 
-// pgRecord records several partitions' offsets of a topic in one statement on PostgreSQL: $1–$3
-// the partitions, their watermarks and their owners from now on (” releases), $4–$6 the
-// group, the topic and this instance. It returns the partitions updated.
+// pgRecord records several partitions' offsets of a topic in one statement on PostgreSQL:
+// $1–$3 the partitions, their watermarks and their owners from now on (empty to release),
+// $4–$6 the group, the topic and this instance. It returns the partitions updated: those
+// this instance still owned.
 const pgRecord = `UPDATE bus_offsets o SET acked = GREATEST(o.acked, v.acked), owner = v.owner
 	FROM unnest($1::int[], $2::bigint[], $3::text[]) AS v(part, acked, owner)
 	WHERE o.grp = $4 AND o.topic = $5 AND o.owner = $6 AND o.part = v.part

@@ -55,10 +55,11 @@ func toRows(batch []eventsvc.Outgoing, share bool) ([]row, error) {
 
 // statements are the bus's hot statements on SQLite, prepared once (database/sql keeps each
 // prepared on every connection that runs it), which saves parsing them for every message. On
-// PostgreSQL there are none: a group is written by one pipelined batch (writePostgres) and a
-// reader's partitions are read by one query (reader.fetchAll), statements that pgx prepares
-// and caches on each connection by itself — a prepared *sql.Stmt would also pin the
-// connection that LISTENs (closing the statement waits for it).
+// PostgreSQL there are none: a group is written by one pipelined batch (writePostgres), and a
+// reader's partitions are read and its offsets recorded by one statement each (pgFetch,
+// pgRecord), statements that pgx prepares and caches on each connection by itself — a
+// prepared *sql.Stmt would also pin the connection that LISTENs (closing the statement waits
+// for it).
 type statements struct {
 	insert     query // a message with its payload
 	insertSame query // a message whose payload is the previous insert's
