@@ -25,11 +25,13 @@ type commitReq struct {
 
 // commitLoop is the group committer: it takes the publishes that arrive together and writes
 // them in one transaction, so that concurrent publishers share one commit (on SQLite, one
-// fsync) instead of queueing on the database's write lock one transaction each. After taking a
-// request it yields the processor a few times, draining what arrived meanwhile — waiting by
-// yielding rather than sleeping, which measured best for durable ingestion on two cores. If
-// the group's transaction fails, each request is written again in a transaction of its own,
-// so that one bad message cannot fail its neighbours. On Close it answers what is still
+// fsync; on PostgreSQL, one round trip) instead of queueing on the database's write lock (the
+// advisory lock on PostgreSQL) one transaction each. After taking a request it yields the
+// processor a few times, draining what arrived meanwhile — waiting by yielding rather than
+// sleeping, which measured best for durable ingestion on two cores. If the group's
+// transaction fails, each request is written again in a transaction of its own, so that one
+// bad message cannot fail its neighbours; the outcomes are those of the requests written one
+// after the other in the group's order (see Bus.write). On Close it answers what is still
 // queued with ErrClosed.
 func (b *Bus) commitLoop() {
 	for {

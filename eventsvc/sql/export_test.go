@@ -11,16 +11,23 @@ import (
 // SetClock sets the purge's clock, for tests.
 func (b *Bus) SetClock(now func() time.Time) { b.clock = now }
 
-// CommitGroup runs one group commit of the batches, as the committer does with publishes
-// that arrive together, and returns each batch's result.
-func (b *Bus) CommitGroup(ctx context.Context, batches ...[]eventsvc.Outgoing) []error {
-	group := make([]*commitReq, len(batches))
-	for i, batch := range batches {
-		rows, err := toRows(batch, b.db.Dialect() == database.SQLite)
+// GroupPublish is one publish of a group commit: a PublishBatch, or a PublishOnce when Once is
+// set.
+type GroupPublish struct {
+	Once  *eventsvc.Once
+	Batch []eventsvc.Outgoing
+}
+
+// CommitGroup runs one group commit of the publishes, as the committer does with publishes
+// that arrive together, and returns each publish's result.
+func (b *Bus) CommitGroup(ctx context.Context, publishes ...GroupPublish) []error {
+	group := make([]*commitReq, len(publishes))
+	for i, p := range publishes {
+		rows, err := toRows(p.Batch, b.db.Dialect() == database.SQLite)
 		if err != nil {
 			panic(err)
 		}
-		group[i] = &commitReq{ctx: ctx, rows: rows, done: make(chan error, 1)}
+		group[i] = &commitReq{ctx: ctx, once: p.Once, rows: rows, done: make(chan error, 1)}
 	}
 	b.commitGroup(group)
 	out := make([]error, len(group))

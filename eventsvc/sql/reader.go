@@ -1,10 +1,12 @@
 package sqlbus
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,9 +30,12 @@ const (
 	lanesPerGroup = 64
 	// fetchBatch is how many messages one query reads.
 	fetchBatch = 100
-	// maxInFlight bounds the messages read and not yet acknowledged by one reader: the most
-	// delivered again after a crash.
+	// maxInFlight bounds the messages read and not yet acknowledged by one reader. After a
+	// crash these are delivered again, and so are those acknowledged in the last recordEvery.
 	maxInFlight = 1000
+	// recordEvery is how often, at most, a reader records its offsets while messages are
+	// acknowledged.
+	recordEvery = 20 * time.Millisecond
 	// metaSeq and metaPart carry a delivered message's sequence number and partition.
 	metaSeq  = eventsvc.ReservedMetadataPrefix + "sql-seq"
 	metaPart = eventsvc.ReservedMetadataPrefix + "sql-part"
@@ -81,6 +86,10 @@ type reader struct {
 	mu       sync.Mutex
 	parts    [Partitions]part
 	inFlight int
+
+	// Owned by run's goroutine:
+	turn    int  // which partitions get the larger shares of a tight window
+	starved bool // the in-flight window held the last read back: acknowledgements make room
 }
 
 func newReader(b *Bus, group, topic string) *reader {
@@ -136,6 +145,16 @@ func (r *reader) ack(msg *message.Message) {
 	}
 }
 
+// run is the reader's loop. A pass renews the membership and leases when due, rebalances
+// when told to, records the offsets when due and reads when messages may be waiting; then it
+// waits for a wake-up. Messages may be waiting after a publish (this process's, or another
+// instance's notification), a rebalance, a read that stopped at its batch size or at the
+// in-flight window, a failed read, or events.sql.pollInterval without a read (the fallback
+// for publishes nothing announced). An acknowledgement alone is no reason to read unless the
+// window held the last read back: the reads return everything there was, and what comes
+// later is announced. Offsets are recorded at most every recordEvery while messages are
+// acknowledged (and at shutdown), so that a stream of acknowledgements costs a few writes
+// per second rather than one each.
 func (r *reader) run() {
 	defer close(r.done)
 	defer r.cancel()
@@ -148,6 +167,9 @@ func (r *reader) run() {
 		joined    bool
 		heartbeat time.Time // next membership heartbeat and lease renewal
 		claim     = true    // try to take free partitions
+		look      = true    // read: messages may be waiting
+		poll      time.Time // next read when nothing says messages are waiting
+		recorded  time.Time // when the offsets were last recorded
 	)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -169,30 +191,42 @@ func (r *reader) run() {
 			if err := r.rebalance(r.ctx); err != nil {
 				r.warn(err, "taking a share of the consumer group's partitions failed")
 			}
-			claim = false
+			claim, look = false, true
 		}
-		if err := r.commit(r.ctx); err != nil {
-			r.warn(err, "recording the offsets failed; retried")
+		if now := time.Now(); !now.Before(recorded.Add(recordEvery)) {
+			if err := r.commit(r.ctx); err != nil {
+				r.warn(err, "recording the offsets failed; retried")
+			}
+			recorded = now
 		}
-		more, err := r.fetch(r.ctx)
-		if err != nil {
-			r.warn(err, "reading messages failed")
-		}
-		if more {
-			select {
-			case <-r.stop:
-				r.finish()
-				return
-			default:
-				continue
+		if look || !time.Now().Before(poll) {
+			more, err := r.fetch(r.ctx)
+			if err != nil {
+				r.warn(err, "reading messages failed")
+			}
+			look, poll = more || err != nil, time.Now().Add(r.bus.cfg.PollInterval)
+			if more {
+				select {
+				case <-r.stop:
+					r.finish()
+					return
+				default:
+					continue
+				}
 			}
 		}
-		timer.Reset(max(min(r.bus.cfg.PollInterval, time.Until(heartbeat)), time.Millisecond))
+		wake := min(time.Until(poll), time.Until(heartbeat))
+		if len(r.moves()) > 0 {
+			wake = min(wake, time.Until(recorded.Add(recordEvery)))
+		}
+		timer.Reset(max(wake, time.Millisecond))
 		select {
 		case <-published:
+			look = true
 		case <-released:
 			claim = true
 		case <-r.acks:
+			look = look || r.starved
 		case <-timer.C:
 		case <-r.stop:
 			r.finish()
@@ -333,15 +367,19 @@ func (r *reader) rebalance(ctx context.Context) error {
 	return nil
 }
 
-// commit records the watermarks that moved and releases drained partitions.
-func (r *reader) commit(ctx context.Context) error {
-	type move struct {
-		p       int
-		w       int64
-		release bool
-	}
-	var moves []move
+// move is a partition's offset to record: its watermark, and whether it is released.
+type move struct {
+	p       int
+	w       int64
+	release bool
+}
+
+// moves returns the offsets to record: the watermarks that moved, and the drained partitions
+// to release.
+func (r *reader) moves() []move {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	var moves []move
 	for p := range r.parts {
 		s := &r.parts[p]
 		release := s.owned && s.draining && s.inFlight == 0
@@ -349,66 +387,182 @@ func (r *reader) commit(ctx context.Context) error {
 			moves = append(moves, move{p, s.watermark, release})
 		}
 	}
-	r.mu.Unlock()
-	greatest := "GREATEST"
-	if r.bus.db.Dialect() == database.SQLite {
-		greatest = "MAX"
+	return moves
+}
+
+// commit records the watermarks that moved and releases drained partitions, all in one
+// transaction. A partition whose row another instance owns by now (its lease was taken over)
+// is no longer held.
+func (r *reader) commit(ctx context.Context) error {
+	moves := r.moves()
+	if len(moves) == 0 {
+		return nil
+	}
+	var recorded [Partitions]bool // the row was ours, and is updated
+	var err error
+	if r.bus.db.Dialect() == database.Postgres {
+		recorded, err = r.recordPostgres(ctx, moves)
+	} else {
+		recorded, err = r.recordSQLite(ctx, moves)
+	}
+	if err != nil {
+		return err
 	}
 	released := false
+	r.mu.Lock()
 	for _, m := range moves {
-		owner := r.bus.id
-		if m.release {
-			owner = ""
-		}
-		res, err := r.bus.db.ExecContext(ctx, `UPDATE bus_offsets SET acked = `+greatest+`(acked, $1), owner = $2
-			WHERE grp = $3 AND topic = $4 AND part = $5 AND owner = $6`,
-			m.w, owner, r.group, r.topic, m.p, r.bus.id)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		r.mu.Lock()
 		s := &r.parts[m.p]
-		if n == 1 {
+		if recorded[m.p] {
 			s.committed = max(s.committed, m.w)
 		}
-		if n == 0 || m.release {
+		if !recorded[m.p] || m.release {
 			s.owned, s.draining = false, false
 		}
-		r.mu.Unlock()
 		released = released || m.release
 	}
+	r.mu.Unlock()
 	if released {
 		r.bus.announce(ctx, releaseTopic(r.topic))
 	}
 	return nil
 }
 
+// pgRecord records several partitions' offsets of a topic in one statement on PostgreSQL:
+// $1–$3 the partitions, their watermarks and their owners from now on (empty to release),
+// $4–$6 the group, the topic and this instance. It returns the partitions updated: those
+// this instance still owned.
+const pgRecord = `UPDATE bus_offsets o SET acked = GREATEST(o.acked, v.acked), owner = v.owner
+	FROM unnest($1::int[], $2::bigint[], $3::text[]) AS v(part, acked, owner)
+	WHERE o.grp = $4 AND o.topic = $5 AND o.owner = $6 AND o.part = v.part
+	RETURNING o.part`
+
+// recordPostgres records the moves with pgRecord.
+func (r *reader) recordPostgres(ctx context.Context, moves []move) (recorded [Partitions]bool, err error) {
+	parts, ws, owners := make([]int32, len(moves)), make([]int64, len(moves)), make([]string, len(moves))
+	for i, m := range moves {
+		parts[i], ws[i], owners[i] = int32(m.p), m.w, r.bus.id
+		if m.release {
+			owners[i] = ""
+		}
+	}
+	rows, err := r.bus.db.QueryContext(ctx, pgRecord, parts, ws, owners, r.group, r.topic, r.bus.id)
+	if err != nil {
+		return recorded, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p int
+		if err := rows.Scan(&p); err != nil {
+			return recorded, err
+		}
+		if p >= 0 && p < Partitions {
+			recorded[p] = true
+		}
+	}
+	return recorded, rows.Err()
+}
+
+// recordSQLite records the moves with the prepared statement, in one transaction.
+func (r *reader) recordSQLite(ctx context.Context, moves []move) (recorded [Partitions]bool, err error) {
+	tx, err := r.bus.db.BeginTx(ctx, nil)
+	if err != nil {
+		return recorded, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, m := range moves {
+		owner := r.bus.id
+		if m.release {
+			owner = ""
+		}
+		res, err := r.bus.stmts.offset.exec(ctx, tx, m.w, owner, r.group, r.topic, m.p, r.bus.id)
+		if err != nil {
+			return recorded, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return recorded, err
+		}
+		recorded[m.p] = n == 1
+	}
+	return recorded, tx.Commit()
+}
+
+// want is one partition's share of a fetch: up to limit messages after cursor.
+type want struct {
+	p      int
+	cursor int64
+	limit  int
+}
+
+// shares divides room, what the in-flight window has left, among n partitions: equal
+// shares of at most fetchBatch each, the remainder one each to the partitions from turn on
+// (counted modulo n), so that when the window is tight the same partitions do not always get
+// the larger shares.
+func shares(n, room, turn int) []int {
+	limits := make([]int, n)
+	if n == 0 || room <= 0 {
+		return limits
+	}
+	each, rest := room/n, room%n
+	for i := range limits {
+		extra := 0
+		if (i-turn%n+n)%n < rest {
+			extra = 1
+		}
+		limits[i] = min(fetchBatch, each+extra)
+	}
+	return limits
+}
+
 // fetch reads the messages after the cursors of the partitions held, as many as the window
 // allows, and queues them on the lanes; more reports that more may be waiting.
 func (r *reader) fetch(ctx context.Context) (more bool, err error) {
-	for p := range Partitions {
-		r.mu.Lock()
-		s := &r.parts[p]
-		active, cursor := s.owned && !s.draining, s.cursor
-		limit := min(fetchBatch, maxInFlight-r.inFlight)
-		r.mu.Unlock()
-		if !active {
-			continue
+	r.mu.Lock()
+	var wants []want
+	for p := range r.parts {
+		if s := &r.parts[p]; s.owned && !s.draining {
+			wants = append(wants, want{p: p, cursor: s.cursor})
 		}
-		if limit <= 0 {
-			return false, nil
+	}
+	room := maxInFlight - r.inFlight
+	r.mu.Unlock()
+	limits := shares(len(wants), room, r.turn)
+	r.turn++
+	var live []want
+	for i := range wants {
+		if wants[i].limit = limits[i]; wants[i].limit > 0 {
+			live = append(live, wants[i])
 		}
-		msgs, err := r.read(ctx, p, cursor, limit)
-		if err != nil {
-			return false, err
+	}
+	if len(live) == 0 {
+		r.starved = len(wants) > 0 // no room
+		return false, nil
+	}
+	var got [Partitions][]*message.Message
+	if r.bus.db.Dialect() == database.Postgres {
+		got, err = r.readAll(ctx, live)
+	} else {
+		for _, w := range live {
+			if got[w.p], err = r.read(ctx, w.p, w.cursor, w.limit); err != nil {
+				break
+			}
 		}
+	}
+	if err != nil {
+		return false, err
+	}
+	r.starved = false
+	for _, w := range wants {
+		// A share cut by the window and used up (or none, for want of room): more may be
+		// waiting.
+		r.starved = r.starved || w.limit < fetchBatch && len(got[w.p]) == w.limit
+	}
+	for _, w := range live {
+		msgs := got[w.p]
 		if len(msgs) == 0 {
 			continue
 		}
+		s := &r.parts[w.p]
 		r.mu.Lock()
 		if !s.owned || s.draining { // lost while reading
 			r.mu.Unlock()
@@ -425,14 +579,74 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 		for _, m := range msgs {
 			r.lanes.Add(m)
 		}
-		more = more || len(msgs) == limit
+		more = more || len(msgs) == w.limit
 	}
 	return more, nil
 }
 
-// read returns up to limit messages of partition p after cursor.
+// pgFetch reads several partitions of a topic in one query on PostgreSQL, where messages
+// carry their payload: $1 the topic, $2–$4 the partitions, the sequence number after which
+// each is read, and how many messages of each at most.
+const pgFetch = `SELECT w.part, m.seq, m.uuid, m.payload, m.metadata
+	FROM unnest($2::int[], $3::bigint[], $4::int[]) AS w(part, after, lim)
+	CROSS JOIN LATERAL (
+		SELECT seq, uuid, payload, metadata FROM bus_messages
+		WHERE topic = $1 AND part = w.part AND seq > w.after ORDER BY seq LIMIT w.lim) m`
+
+// readAll returns the messages the wants ask for, per partition in order of sequence, in one
+// query.
+func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]*message.Message, err error) {
+	parts, cursors, limits := make([]int32, len(wants)), make([]int64, len(wants)), make([]int32, len(wants))
+	for i, w := range wants {
+		parts[i], cursors[i], limits[i] = int32(w.p), w.cursor, int32(w.limit)
+	}
+	rows, err := r.bus.db.QueryContext(ctx, pgFetch, r.topic, parts, cursors, limits)
+	if err != nil {
+		return got, err
+	}
+	defer rows.Close()
+	type read struct {
+		seq int64
+		msg *message.Message
+	}
+	var reads [Partitions][]read
+	for rows.Next() {
+		var (
+			p        int
+			seq      int64
+			id, meta string
+			payload  []byte
+		)
+		if err := rows.Scan(&p, &seq, &id, &payload, &meta); err != nil {
+			return got, err
+		}
+		if p < 0 || p >= Partitions {
+			return got, fmt.Errorf("message %d: partition %d", seq, p)
+		}
+		msg, err := newMessage(p, seq, id, payload, meta)
+		if err != nil {
+			return got, err
+		}
+		reads[p] = append(reads[p], read{seq, msg})
+	}
+	if err := rows.Err(); err != nil {
+		return got, err
+	}
+	for p, rs := range reads {
+		// PostgreSQL returns each partition in the lateral query's order, but SQL promises no
+		// order without an outer ORDER BY (which would sort the payloads on the server): the
+		// watermark needs them in order, so they are sorted here, cheaply when they are.
+		slices.SortFunc(rs, func(a, b read) int { return cmp.Compare(a.seq, b.seq) })
+		for _, rd := range rs {
+			got[p] = append(got[p], rd.msg)
+		}
+	}
+	return got, nil
+}
+
+// read returns up to limit messages of partition p after cursor, on SQLite.
 func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*message.Message, error) {
-	rows, err := r.bus.stmts.read.query(ctx, r.bus.db, r.topic, p, cursor, limit)
+	rows, err := r.bus.stmts.read.query(ctx, r.topic, p, cursor, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -447,16 +661,26 @@ func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*m
 		if err := rows.Scan(&seq, &id, &payload, &meta); err != nil {
 			return nil, err
 		}
-		msg := message.NewMessage(id, payload)
-		if err := json.Unmarshal([]byte(meta), &msg.Metadata); err != nil {
-			return nil, fmt.Errorf("message %d: metadata: %w", seq, err)
+		msg, err := newMessage(p, seq, id, payload, meta)
+		if err != nil {
+			return nil, err
 		}
-		if msg.Metadata == nil {
-			msg.Metadata = message.Metadata{}
-		}
-		msg.Metadata.Set(metaSeq, strconv.FormatInt(seq, 10))
-		msg.Metadata.Set(metaPart, strconv.Itoa(p))
 		msgs = append(msgs, msg)
 	}
 	return msgs, rows.Err()
+}
+
+// newMessage makes the message of a row of partition p, carrying its sequence number and
+// partition for the acknowledgement.
+func newMessage(p int, seq int64, id string, payload []byte, meta string) (*message.Message, error) {
+	msg := message.NewMessage(id, payload)
+	if err := json.Unmarshal([]byte(meta), &msg.Metadata); err != nil {
+		return nil, fmt.Errorf("message %d: metadata: %w", seq, err)
+	}
+	if msg.Metadata == nil {
+		msg.Metadata = message.Metadata{}
+	}
+	msg.Metadata.Set(metaSeq, strconv.FormatInt(seq, 10))
+	msg.Metadata.Set(metaPart, strconv.Itoa(p))
+	return msg, nil
 }

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
 )
@@ -50,20 +53,22 @@ func toRows(batch []eventsvc.Outgoing, share bool) ([]row, error) {
 	return rows, nil
 }
 
-// statements are the bus's hot statements. On SQLite they are prepared once (database/sql
-// keeps each prepared on every connection that runs it), which saves parsing them for every
-// message. On PostgreSQL pgx caches the statements it runs on each connection by itself, and
-// a prepared *sql.Stmt would pin the connection that LISTENs (closing the statement waits
-// for it), so there the statements run by their text.
+// statements are the bus's hot statements on SQLite, prepared once (database/sql keeps each
+// prepared on every connection that runs it), which saves parsing them for every message. On
+// PostgreSQL there are none: a group is written by one pipelined batch (writePostgres), and a
+// reader's partitions are read and its offsets recorded by one statement each (pgFetch,
+// pgRecord), statements that pgx prepares and caches on each connection by itself — a
+// prepared *sql.Stmt would also pin the connection that LISTENs (closing the statement waits
+// for it).
 type statements struct {
-	dialect    database.Dialect
 	insert     query // a message with its payload
-	insertSame query // a message whose payload is the previous insert's (SQLite)
-	once       query // SQLite: append a Once key; PostgreSQL: record one, or renew an expired one
+	insertSame query // a message whose payload is the previous insert's
+	once       query // append a Once key
 	read       query // a partition's messages after a sequence number
+	offset     query // record a partition's watermark, or release it
 }
 
-// query is a statement's text, and the statement when it is prepared.
+// query is a prepared statement and its text.
 type query struct {
 	text string
 	stmt *sql.Stmt
@@ -71,37 +76,28 @@ type query struct {
 
 // exec runs the statement in tx.
 func (q query) exec(ctx context.Context, tx *sql.Tx, args ...any) (sql.Result, error) {
-	if q.stmt != nil {
-		return tx.StmtContext(ctx, q.stmt).ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, q.text, args...)
+	return tx.StmtContext(ctx, q.stmt).ExecContext(ctx, args...)
 }
 
-// query runs the statement on db.
-func (q query) query(ctx context.Context, db *database.DB, args ...any) (*sql.Rows, error) {
-	if q.stmt != nil {
-		return q.stmt.QueryContext(ctx, args...)
-	}
-	return db.QueryContext(ctx, q.text, args...)
+// query runs the statement outside a transaction.
+func (q query) query(ctx context.Context, args ...any) (*sql.Rows, error) {
+	return q.stmt.QueryContext(ctx, args...)
 }
 
+// prepare prepares the statements on SQLite; on PostgreSQL it returns nil.
 func prepare(ctx context.Context, db *database.DB) (*statements, error) {
-	s := &statements{dialect: db.Dialect()}
+	if db.Dialect() != database.SQLite {
+		return nil, nil
+	}
+	s := &statements{}
 	s.insert.text = `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
 	s.insertSame.text = `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at, payload_of) VALUES ($1, $2, $3, $4, $5, $6, last_insert_rowid())`
-	if db.Dialect() == database.SQLite {
-		s.once.text = `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)`
-	} else {
-		s.once.text = `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at WHERE bus_once.expires_at < $4`
-	}
+	s.once.text = `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)`
 	s.read.text = `SELECT m.seq, m.uuid, COALESCE(p.payload, m.payload), m.metadata FROM bus_messages m
 		LEFT JOIN bus_messages p ON p.seq = m.payload_of
 		WHERE m.topic = $1 AND m.part = $2 AND m.seq > $3 ORDER BY m.seq LIMIT $4`
-	if db.Dialect() != database.SQLite {
-		return s, nil
-	}
-	for _, q := range []*query{&s.insert, &s.insertSame, &s.once, &s.read} {
+	s.offset.text = `UPDATE bus_offsets SET acked = MAX(acked, $1), owner = $2 WHERE grp = $3 AND topic = $4 AND part = $5 AND owner = $6`
+	for _, q := range s.all() {
 		stmt, err := db.PrepareContext(ctx, q.text)
 		if err != nil {
 			_ = s.Close()
@@ -112,10 +108,14 @@ func prepare(ctx context.Context, db *database.DB) (*statements, error) {
 	return s, nil
 }
 
+func (s *statements) all() []*query {
+	return []*query{&s.insert, &s.insertSame, &s.once, &s.read, &s.offset}
+}
+
 // Close releases the statements.
 func (s *statements) Close() error {
 	var errs []error
-	for _, q := range []query{s.insert, s.insertSame, s.once, s.read} {
+	for _, q := range s.all() {
 		if q.stmt != nil {
 			errs = append(errs, q.stmt.Close())
 		}
@@ -125,38 +125,45 @@ func (s *statements) Close() error {
 
 // write stores the requests in one transaction and wakes the readers of their topics. It
 // returns the transaction's error, or each request's outcome: nil, or eventsvc.ErrDuplicate
-// for a request whose once key is recorded (its messages are not stored).
+// for a request whose once key is recorded (its messages are not stored). A request whose key
+// an earlier request of reqs has is a duplicate too: the first wins.
+//
+// The messages are stored in the order of reqs and of each request's rows, so that their
+// sequence numbers — the order readers deliver a partition in — follow the order of the
+// publishes the committer took and, within a batch, the order of the batch.
 func (b *Bus) write(ctx context.Context, reqs []*commitReq) (outcomes []error, err error) {
+	if b.db.Dialect() == database.Postgres {
+		return b.writePostgres(ctx, reqs)
+	}
+	return b.writeSQLite(ctx, reqs)
+}
+
+// writeSQLite writes the requests with the prepared statements, one message at a time, in one
+// transaction: on SQLite a statement costs no round trip. Once keys are decided through the
+// bus's onceIndex.
+func (b *Bus) writeSQLite(ctx context.Context, reqs []*commitReq) (outcomes []error, err error) {
 	now := time.Now()
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("events.sql: publish: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	pg := b.db.Dialect() == database.Postgres
-	if pg {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(publishLock)); err != nil {
-			return nil, fmt.Errorf("events.sql: publish: %w", err)
+	b.once.mu.Lock()
+	defer b.once.mu.Unlock()
+	last := b.once.last
+	defer func() {
+		if err != nil {
+			b.once.last = last // what the failed transaction wrote is not there
 		}
-	}
-	if b.once != nil {
-		b.once.mu.Lock()
-		defer b.once.mu.Unlock()
-		last := b.once.last
-		defer func() {
-			if err != nil {
-				b.once.last = last // what the failed transaction wrote is not there
-			}
-		}()
-		if err := b.once.catchUp(ctx, tx); err != nil {
-			return nil, err
-		}
+	}()
+	if err := b.once.catchUp(ctx, tx); err != nil {
+		return nil, err
 	}
 	outcomes = make([]error, len(reqs))
 	topics := map[string]int{}
 	for i, r := range reqs {
 		if r.once != nil {
-			fresh, err := b.recordOnce(ctx, tx, *r.once, now)
+			fresh, err := b.once.record(ctx, tx, b.stmts.once, *r.once, now)
 			if err != nil {
 				return nil, err
 			}
@@ -178,35 +185,129 @@ func (b *Bus) write(ctx context.Context, reqs []*commitReq) (outcomes []error, e
 			topics[m.topic]++
 		}
 	}
-	if pg {
-		for t := range topics {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, t); err != nil {
-				return nil, fmt.Errorf("events.sql: publish: notify: %w", err)
-			}
-		}
-	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("events.sql: publish: %w", err)
 	}
+	b.published(topics)
+	return outcomes, nil
+}
+
+// published counts the messages stored per topic and wakes the topics' readers in this
+// process.
+func (b *Bus) published(topics map[string]int) {
 	for t, n := range topics {
 		b.metrics.published.WithLabelValues(t).Add(float64(n))
 		b.hub.wake(t)
 	}
-	return outcomes, nil
 }
 
-// recordOnce records o in tx unless its key is recorded and not expired (fresh is false).
-func (b *Bus) recordOnce(ctx context.Context, tx *sql.Tx, o eventsvc.Once, now time.Time) (fresh bool, err error) {
-	if b.once != nil {
-		return b.once.record(ctx, tx, b.stmts.once, o, now)
+// pgWrite records the once keys of a group and stores its messages, in one statement, on
+// PostgreSQL. Its parameters are columns: $1–$3 the keys (scope, id, expiry), $4 the time of
+// the publish, $5–$10 the messages (topic, partition, id, payload, metadata, and the
+// 1-based number of the key of their request, 0 for none), $11 the notification channel.
+//
+// A key is inserted, or renewed when it has expired (ON CONFLICT … WHERE: bus_once's primary
+// key decides it, across instances); the keys written are the fresh ones. A message is
+// stored when its request has no key or a fresh one, in the order of the arrays (ORDER BY
+// the ordinality: the sequence numbers follow it). The readers of the topics stored are
+// notified (delivered at commit). The result is the numbers of the fresh keys.
+// The keys must be distinct (a key written twice in one statement is an error).
+const pgWrite = `WITH keys AS (
+	INSERT INTO bus_once (scope, id, expires_at)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+	ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at WHERE bus_once.expires_at < $4::bigint
+	RETURNING scope, id
+), fresh AS (
+	SELECT k.n FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(scope, id, n) JOIN keys USING (scope, id)
+), stored AS (
+	INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at)
+	SELECT m.topic, m.part, m.uuid, m.payload, m.metadata, $4::bigint
+	FROM unnest($5::text[], $6::int[], $7::text[], $8::bytea[], $9::text[], $10::bigint[])
+		WITH ORDINALITY AS m(topic, part, uuid, payload, metadata, key, n)
+	WHERE m.key = 0 OR m.key IN (SELECT n FROM fresh)
+	ORDER BY m.n
+	RETURNING topic
+), notified AS (
+	SELECT pg_notify($11, topic) FROM (SELECT DISTINCT topic FROM stored) d
+)
+SELECT ARRAY(SELECT n FROM fresh) FROM (SELECT count(*) FROM notified) c`
+
+// pgGroup is a group's columns for pgWrite.
+type pgGroup struct {
+	scopes, ids          []string
+	expires              []int64
+	topics, uuids, metas []string
+	parts                []int32
+	payloads             [][]byte
+	keys                 []int64
+}
+
+// writePostgres writes the requests in one round trip: a pipelined batch of the advisory lock
+// and pgWrite, which PostgreSQL runs as one implicit transaction — committed at the batch's
+// end, rolled back as a whole when a statement fails. The lock is taken before any sequence
+// number, and held until the commit, so that sequence numbers commit in order. Rows carry
+// their payload here (toRows shares none on PostgreSQL).
+func (b *Bus) writePostgres(ctx context.Context, reqs []*commitReq) ([]error, error) {
+	now := time.Now()
+	outcomes := make([]error, len(reqs))
+	var g pgGroup
+	keyOf := make([]int64, len(reqs)) // 1-based number of a request's key in g; 0: none
+	taken := map[eventsvc.Once]bool{} // the keys of g, with Keep zero
+	for i, r := range reqs {
+		if r.once != nil {
+			k := eventsvc.Once{Scope: r.once.Scope, ID: r.once.ID}
+			if taken[k] {
+				outcomes[i] = eventsvc.ErrDuplicate // an earlier request of the group has it
+				continue
+			}
+			taken[k] = true
+			g.scopes, g.ids = append(g.scopes, k.Scope), append(g.ids, k.ID)
+			g.expires = append(g.expires, now.Add(r.once.Keep).UnixNano())
+			keyOf[i] = int64(len(g.scopes))
+		}
+		for _, m := range r.rows {
+			g.topics, g.uuids, g.metas = append(g.topics, m.topic), append(g.uuids, m.uuid), append(g.metas, m.meta)
+			g.parts, g.payloads, g.keys = append(g.parts, int32(m.part)), append(g.payloads, m.payload), append(g.keys, keyOf[i])
+		}
 	}
-	res, err := b.stmts.once.exec(ctx, tx, o.Scope, o.ID, now.Add(o.Keep).UnixNano(), now.UnixNano())
+	var fresh []int64
+	conn, err := b.db.Conn(ctx)
 	if err != nil {
-		return false, fmt.Errorf("events.sql: record %s %s: %w", o.Scope, o.ID, err)
+		return nil, fmt.Errorf("events.sql: publish: %w", err)
 	}
-	n, err := res.RowsAffected()
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("not a pgx connection: %T", dc)
+		}
+		batch := &pgx.Batch{}
+		batch.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(publishLock))
+		batch.Queue(pgWrite, g.scopes, g.ids, g.expires, now.UnixNano(),
+			g.topics, g.parts, g.uuids, g.payloads, g.metas, g.keys, notifyChannel).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&fresh) })
+		return sc.Conn().SendBatch(ctx, batch).Close()
+	})
 	if err != nil {
-		return false, fmt.Errorf("events.sql: record %s %s: %w", o.Scope, o.ID, err)
+		return nil, fmt.Errorf("events.sql: publish: %w", err)
 	}
-	return n == 1, nil
+	stored := make(map[int64]bool, len(fresh))
+	for _, n := range fresh {
+		stored[n] = true
+	}
+	topics := map[string]int{}
+	for i, r := range reqs {
+		if outcomes[i] != nil {
+			continue
+		}
+		if keyOf[i] != 0 && !stored[keyOf[i]] {
+			outcomes[i] = eventsvc.ErrDuplicate
+			continue
+		}
+		for _, m := range r.rows {
+			topics[m.topic]++
+		}
+	}
+	b.published(topics)
+	return outcomes, nil
 }
