@@ -42,7 +42,7 @@ type Bus struct {
 
 	mu      sync.Mutex
 	readers map[groupTopic]*reader // guarded by mu, as hub is until Start set it
-	stmts   *statements            // prepared by Start, closed by Close
+	stmts   *statements            // SQLite: prepared by Start, closed by Close; nil on PostgreSQL
 	once    *onceIndex             // SQLite only
 
 	// commits takes publishes to the group committer between Start and Close.
