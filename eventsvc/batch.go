@@ -25,6 +25,19 @@ type Outgoing struct {
 	Message *message.Message
 }
 
+// AsBatch returns msgs as a batch on topic, with the first message's context (Background when
+// there is none): what a BatchBackend's Publish passes to its PublishBatch.
+func AsBatch(topic string, msgs []*message.Message) (context.Context, []Outgoing) {
+	if len(msgs) == 0 {
+		return context.Background(), nil
+	}
+	batch := make([]Outgoing, len(msgs))
+	for i, m := range msgs {
+		batch[i] = Outgoing{Topic: topic, Message: m}
+	}
+	return msgs[0].Context(), batch
+}
+
 // BatchBackend is a Backend that stores the messages of a batch, of any topics, in one step:
 // one transaction on the SQL bus, one produce request on Kafka, one queue step on memory.
 // Backends that are not fall back to one Publish per message.

@@ -126,14 +126,7 @@ func (b *Bus) Publisher() message.Publisher { return b }
 // them (acks=all), or an error within events.kafka.publishTimeout (or earlier, when the first
 // message's context ends).
 func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
-	if len(msgs) == 0 {
-		return b.PublishBatch(context.Background(), nil)
-	}
-	batch := make([]eventsvc.Outgoing, len(msgs))
-	for i, m := range msgs {
-		batch[i] = eventsvc.Outgoing{Topic: topic, Message: m}
-	}
-	return b.PublishBatch(msgs[0].Context(), batch)
+	return b.PublishBatch(eventsvc.AsBatch(topic, msgs))
 }
 
 // PublishBatch writes the messages of any topics in one call of the writer, which sends them

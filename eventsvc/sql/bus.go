@@ -113,14 +113,7 @@ func (b *Bus) Publisher() message.Publisher { return b }
 // Publish stores the messages in one transaction and wakes the topic's readers. The first
 // message's context bounds the wait.
 func (b *Bus) Publish(topic string, msgs ...*message.Message) error {
-	if len(msgs) == 0 {
-		return b.PublishBatch(context.Background(), nil)
-	}
-	batch := make([]eventsvc.Outgoing, len(msgs))
-	for i, m := range msgs {
-		batch[i] = eventsvc.Outgoing{Topic: topic, Message: m}
-	}
-	return b.PublishBatch(msgs[0].Context(), batch)
+	return b.PublishBatch(eventsvc.AsBatch(topic, msgs))
 }
 
 // PublishBatch stores messages of any topics atomically — all or none — in order, and wakes
