@@ -99,16 +99,18 @@ func (x *onceIndex) record(ctx context.Context, tx *sql.Tx, insert query, o even
 	return true, nil
 }
 
-// evict forgets the keys whose rows are gone: those before the oldest row left.
+// evict forgets the keys whose rows are gone: those before the oldest row left. It reads the
+// oldest row while holding mu, so that no transaction of this bus adds keys in between: read
+// before, an empty table would make it forget a key written meanwhile.
 func (x *onceIndex) evict(ctx context.Context, db interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	var oldest sql.NullInt64
 	if err := db.QueryRowContext(ctx, `SELECT MIN(seq) FROM bus_once`).Scan(&oldest); err != nil {
 		return fmt.Errorf("events.sql: purge once keys: %w", err)
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
 	for h, seq := range x.seqs {
 		if !oldest.Valid || seq < oldest.Int64 {
 			delete(x.seqs, h)
