@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/klauspost/compress/s2"
 	"github.com/rs/zerolog"
 
 	"github.com/stagebus/stagebus/database"
@@ -657,9 +658,15 @@ func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*m
 			seq      int64
 			id, meta string
 			payload  []byte
+			codec    int
 		)
-		if err := rows.Scan(&seq, &id, &payload, &meta); err != nil {
+		if err := rows.Scan(&seq, &id, &payload, &codec, &meta); err != nil {
 			return nil, err
+		}
+		if codec == codecS2 {
+			if payload, err = s2.Decode(nil, payload); err != nil {
+				return nil, fmt.Errorf("message %d: payload: %w", seq, err)
+			}
 		}
 		msg, err := newMessage(p, seq, id, payload, meta)
 		if err != nil {

@@ -43,9 +43,11 @@ const onceKeys = `CREATE TABLE bus_once (
 CREATE INDEX bus_once_expires_at ON bus_once (expires_at)`
 
 // payloadOf lets a message refer to the payload of another message published in the same
-// transaction (an event and its sub-topic event), so that the payload is stored once.
+// transaction (an event and its sub-topic event), so that the payload is stored once; codec
+// says how a payload is stored (0 as it is, 1 compressed with s2: SQLite only).
 const payloadOf = `;
-ALTER TABLE bus_messages ADD COLUMN payload_of BIGINT`
+ALTER TABLE bus_messages ADD COLUMN payload_of BIGINT;
+ALTER TABLE bus_messages ADD COLUMN codec SMALLINT NOT NULL DEFAULT 0`
 
 // busSchema is the bus tables' DDL with the dialect's sequence column and byte type.
 func busSchema(seqType, seqSuffix, bytesType string) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
@@ -23,6 +24,8 @@ type row struct {
 	part    int
 	uuid    string
 	payload []byte
+	stored  []byte // payload as stored: compressed with codec
+	codec   int
 	meta    string
 	// samePayload: the payload equals the previous row's of the same publish (an event and
 	// its sub-topic event); it is stored once, and this row refers to the previous one.
@@ -30,10 +33,22 @@ type row struct {
 	samePayload bool
 }
 
-// toRows prepares a batch's rows; share says whether a row may refer to the previous row's
-// payload (SQLite, where the reference is last_insert_rowid(): PostgreSQL could only find it
-// with another round trip, and compresses large payloads anyway).
-func toRows(batch []eventsvc.Outgoing, share bool) ([]row, error) {
+// codecS2 marks a payload stored compressed with github.com/klauspost/compress/s2 (block
+// format) in bus_messages.codec; 0 is a payload stored as it is.
+const codecS2 = 1
+
+// compressFrom is the smallest payload compressed. On SQLite a payload of at least this size
+// is stored compressed when that saves a tenth or more: a 2.7 KB GitHub push takes about half,
+// so that two events' rows share a 4 KB page instead of taking one each, halving what the
+// group committer (SQLite's one writer) writes to the WAL and again to the database file.
+// Measured: 0.27–0.30× to 0.31–0.36× of the bare handler's ingest rate. PostgreSQL compresses
+// large values by itself.
+const compressFrom = 512
+
+// toRows prepares a batch's rows. sqlite says whether a row may refer to the previous row's
+// payload (the reference is last_insert_rowid(): PostgreSQL could only find it with another
+// round trip) and whether payloads are compressed (see compressFrom).
+func toRows(batch []eventsvc.Outgoing, sqlite bool) ([]row, error) {
 	rows := make([]row, len(batch))
 	for i, o := range batch {
 		meta, err := json.Marshal(o.Message.Metadata)
@@ -45,9 +60,14 @@ func toRows(batch []eventsvc.Outgoing, share bool) ([]row, error) {
 			payload = []byte{}
 		}
 		rows[i] = row{
-			topic: o.Topic, uuid: o.Message.UUID, payload: payload, meta: string(meta),
+			topic: o.Topic, uuid: o.Message.UUID, payload: payload, stored: payload, meta: string(meta),
 			part:        partitionOf(o.Message.Metadata.Get(eventsvc.MetaKeyHeader), o.Message.UUID),
-			samePayload: share && i > 0 && len(payload) > 0 && bytes.Equal(payload, rows[i-1].payload),
+			samePayload: sqlite && i > 0 && len(payload) > 0 && bytes.Equal(payload, rows[i-1].payload),
+		}
+		if sqlite && !rows[i].samePayload && len(payload) >= compressFrom {
+			if c := s2.Encode(nil, payload); len(c) < len(payload)*9/10 {
+				rows[i].stored, rows[i].codec = c, codecS2
+			}
 		}
 	}
 	return rows, nil
@@ -90,10 +110,10 @@ func prepare(ctx context.Context, db *database.DB) (*statements, error) {
 		return nil, nil
 	}
 	s := &statements{}
-	s.insert.text = `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
+	s.insert.text = `INSERT INTO bus_messages (topic, part, uuid, payload, codec, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	s.insertSame.text = `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at, payload_of) VALUES ($1, $2, $3, $4, $5, $6, last_insert_rowid())`
 	s.once.text = `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)`
-	s.read.text = `SELECT m.seq, m.uuid, COALESCE(p.payload, m.payload), m.metadata FROM bus_messages m
+	s.read.text = `SELECT m.seq, m.uuid, COALESCE(p.payload, m.payload), COALESCE(p.codec, m.codec), m.metadata FROM bus_messages m
 		LEFT JOIN bus_messages p ON p.seq = m.payload_of
 		WHERE m.topic = $1 AND m.part = $2 AND m.seq > $3 ORDER BY m.seq LIMIT $4`
 	s.offset.text = `UPDATE bus_offsets SET acked = MAX(acked, $1), owner = $2 WHERE grp = $3 AND topic = $4 AND part = $5 AND owner = $6`
@@ -177,7 +197,7 @@ func (b *Bus) writeSQLite(ctx context.Context, reqs []*commitReq) (outcomes []er
 			if m.samePayload {
 				_, err = b.stmts.insertSame.exec(ctx, tx, m.topic, m.part, m.uuid, []byte{}, m.meta, now.UnixNano())
 			} else {
-				_, err = b.stmts.insert.exec(ctx, tx, m.topic, m.part, m.uuid, m.payload, m.meta, now.UnixNano())
+				_, err = b.stmts.insert.exec(ctx, tx, m.topic, m.part, m.uuid, m.stored, m.codec, m.meta, now.UnixNano())
 			}
 			if err != nil {
 				return nil, fmt.Errorf("events.sql: publish to %s: %w", m.topic, err)

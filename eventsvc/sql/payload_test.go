@@ -1,0 +1,80 @@
+package sqlbus_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/eventsvc"
+)
+
+// TestPayloadsRoundTrip: whatever way a payload is stored — compressed (SQLite, a large
+// compressible one), as it is (small, incompressible, PostgreSQL), or by reference to the
+// previous message of its batch (an event and its sub-topic event, SQLite) — subscribers get
+// it byte for byte.
+func TestPayloadsRoundTrip(t *testing.T) {
+	dialects(t, func(t *testing.T, db *database.DB) {
+		b := startBus(t, db, testConfig())
+		t1, t2 := "payload-"+watermill.NewShortUUID(), "payload-"+watermill.NewShortUUID()
+		random := make([]byte, 4096)
+		_, _ = rand.Read(random)
+		tests := []struct {
+			name      string
+			payload   []byte
+			wantCodec int // on SQLite
+		}{
+			{"compressible", []byte(`{"commits":[` + strings.Repeat(`{"message":"fix the build","added":["a.go"]},`, 80) + `{}]}`), 1},
+			{"incompressible", random, 0},
+			{"small", []byte(`{"zen":"Keep it logically awesome."}`), 0},
+			{"empty", []byte{}, 0},
+		}
+		var batch []eventsvc.Outgoing
+		for _, tt := range tests {
+			batch = append(batch,
+				eventsvc.Outgoing{Topic: t1, Message: message.NewMessage(tt.name, tt.payload)},
+				eventsvc.Outgoing{Topic: t2, Message: message.NewMessage(tt.name, tt.payload)})
+		}
+		require.NoError(t, b.PublishBatch(t.Context(), batch))
+
+		for _, topic := range []string{t1, t2} {
+			sub, err := b.Subscriber("reader")
+			require.NoError(t, err)
+			ch, err := sub.Subscribe(t.Context(), topic)
+			require.NoError(t, err)
+			got := map[string][]byte{} // messages without a key come in any order
+			for len(got) < len(tests) {
+				select {
+				case m := <-ch:
+					got[m.UUID] = m.Payload
+					m.Ack()
+				case <-time.After(wait):
+					t.Fatalf("%d of %d delivered on %s", len(got), len(tests), topic)
+				}
+			}
+			for _, tt := range tests {
+				require.True(t, bytes.Equal(tt.payload, got[tt.name]), "%s on %s: payload changed", tt.name, topic)
+			}
+			require.NoError(t, sub.Close())
+		}
+
+		if db.Dialect() != database.SQLite {
+			return
+		}
+		for _, tt := range tests {
+			var codec int
+			var ref bool
+			require.NoError(t, db.QueryRowContext(t.Context(), `SELECT codec, payload_of IS NOT NULL FROM bus_messages WHERE topic = $1 AND uuid = $2`, t1, tt.name).Scan(&codec, &ref))
+			require.Equal(t, tt.wantCodec, codec, tt.name)
+			require.False(t, ref, tt.name)
+			require.NoError(t, db.QueryRowContext(t.Context(), `SELECT codec, payload_of IS NOT NULL FROM bus_messages WHERE topic = $1 AND uuid = $2`, t2, tt.name).Scan(&codec, &ref))
+			require.Equal(t, len(tt.payload) > 0, ref, "%s: the sub-topic copy refers to the event's payload", tt.name)
+		}
+	})
+}
