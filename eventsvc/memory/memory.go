@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -95,12 +94,19 @@ func (b *Bus) PublishBatch(_ context.Context, batch []eventsvc.Outgoing) error {
 	return nil
 }
 
-// Subscriber returns a new member of the group.
+// Subscriber returns a new member of the group. When its last member leaves a topic, the
+// group's lanes stop: messages still queued for it are dropped.
 func (b *Bus) Subscriber(group string) (message.Subscriber, error) {
 	if b.closed.Load() {
 		return nil, eventsvc.ErrClosed
 	}
-	return &subscriber{bus: b, group: group, stop: make(chan struct{})}, nil
+	return lanes.NewSubscriber(func(topic string) (*lanes.Dispatcher, func(bool), error) {
+		g, err := b.join(group, topic)
+		if err != nil {
+			return nil, nil, err
+		}
+		return g.lanes, func(bool) { b.leave(group, topic, g) }, nil
+	}), nil
 }
 
 // Health fails once the bus is closed.
@@ -164,55 +170,6 @@ func (b *Bus) leave(name, topic string, g *group) {
 		<-g.reader
 		g.lanes.Close()
 	}
-}
-
-type subscriber struct {
-	bus   *Bus
-	group string
-
-	mu      sync.Mutex
-	stop    chan struct{}
-	closed  bool
-	members sync.WaitGroup
-}
-
-// Subscribe joins the group's subscription of topic. Messages are delivered per key lane; the
-// channel closes when ctx ends or the subscriber closes.
-func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errors.New("subscriber closed")
-	}
-	g, err := s.bus.join(s.group, topic)
-	if err != nil {
-		return nil, err
-	}
-	m := g.lanes.Join()
-	s.members.Add(1)
-	go func() {
-		defer s.members.Done()
-		select {
-		case <-ctx.Done():
-		case <-s.stop:
-		}
-		g.lanes.Leave(m)
-		s.bus.leave(s.group, topic, g)
-	}()
-	return m.Output(), nil
-}
-
-// Close ends every Subscribe of this member and waits until they have left their groups. The
-// last member of a group stops its lanes: messages still queued for it are dropped.
-func (s *subscriber) Close() error {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.stop)
-	}
-	s.mu.Unlock()
-	s.members.Wait()
-	return nil
 }
 
 // Module contributes the memory bus as the backend named "memory".

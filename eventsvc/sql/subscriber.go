@@ -1,21 +1,31 @@
 package sqlbus
 
 import (
-	"context"
 	"errors"
-	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/stagebus/stagebus/eventsvc"
+	"github.com/stagebus/stagebus/eventsvc/internal/lanes"
 )
 
-// Subscriber returns a new member of the consumer group.
+// Subscriber returns a new member of the consumer group. Its Subscribe joins this instance's
+// reader of the topic; when the Subscribe's context ends, the reader's last member waits for
+// the messages it handed out to be acked or nacked before recording the offsets and releasing
+// the group's leases. Close does not wait for unacknowledged messages (they are delivered
+// again, here or in another instance) and returns once the offsets of what was acknowledged
+// are recorded; the EventsService closes a subscriber only after its handlers finished.
 func (b *Bus) Subscriber(group string) (message.Subscriber, error) {
 	if b.closed.Load() {
 		return nil, eventsvc.ErrClosed
 	}
-	return &subscriber{bus: b, group: group, stop: make(chan struct{})}, nil
+	return lanes.NewSubscriber(func(topic string) (*lanes.Dispatcher, func(bool), error) {
+		r, err := b.join(group, topic)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r.lanes, func(aborted bool) { b.leave(r, aborted) }, nil
+	}), nil
 }
 
 // join adds a member to this instance's reader of the group's topic, starting it for the
@@ -53,57 +63,4 @@ func (b *Bus) leave(r *reader, abort bool) {
 	if last {
 		r.shutdown(abort)
 	}
-}
-
-type subscriber struct {
-	bus   *Bus
-	group string
-
-	mu      sync.Mutex
-	stop    chan struct{}
-	closed  bool
-	members sync.WaitGroup
-}
-
-// Subscribe joins the group's subscription of topic. Messages are delivered per key lane; the
-// channel closes when ctx ends or the subscriber closes. When ctx ends, the last member of
-// this instance waits for the messages it handed out to be acked or nacked before recording
-// the offset and releasing the group's lease.
-func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errors.New("subscriber closed")
-	}
-	r, err := s.bus.join(s.group, topic)
-	if err != nil {
-		return nil, err
-	}
-	m := r.lanes.Join()
-	s.members.Go(func() {
-		abort := false
-		select {
-		case <-ctx.Done():
-		case <-s.stop:
-			abort = true
-		}
-		r.lanes.Leave(m)
-		s.bus.leave(r, abort)
-	})
-	return m.Output(), nil
-}
-
-// Close ends every Subscribe of this member without waiting for unacknowledged messages (they
-// are delivered again, here or in another instance) and returns once the offsets of what was
-// acknowledged are recorded. The EventsService closes a subscriber only after its handlers
-// finished.
-func (s *subscriber) Close() error {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.stop)
-	}
-	s.mu.Unlock()
-	s.members.Wait()
-	return nil
 }

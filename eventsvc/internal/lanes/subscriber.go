@@ -1,0 +1,72 @@
+package lanes
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// JoinFunc joins this instance's consumption of topic for a consumer group and returns its
+// dispatcher and how to leave it again; leave's aborted is true when the subscriber was
+// closed rather than its Subscribe context ended.
+type JoinFunc func(topic string) (d *Dispatcher, leave func(aborted bool), err error)
+
+// Subscriber is a member of a consumer group, as a Watermill subscriber over a backend's
+// per-group dispatchers: each Subscribe joins the topic's dispatcher as a member and leaves
+// it when its context ends or the subscriber closes.
+type Subscriber struct {
+	join JoinFunc
+
+	mu      sync.Mutex
+	stop    chan struct{}
+	closed  bool
+	members sync.WaitGroup
+}
+
+// NewSubscriber returns a member whose Subscribe joins through join.
+func NewSubscriber(join JoinFunc) *Subscriber {
+	return &Subscriber{join: join, stop: make(chan struct{})}
+}
+
+var _ message.Subscriber = (*Subscriber)(nil)
+
+// Subscribe joins the group's dispatcher of topic. Messages are delivered per key lane; the
+// channel closes when ctx ends or the subscriber closes.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("subscriber closed")
+	}
+	d, leave, err := s.join(topic)
+	if err != nil {
+		return nil, err
+	}
+	m := d.Join()
+	s.members.Go(func() {
+		aborted := false
+		select {
+		case <-ctx.Done():
+		case <-s.stop:
+			aborted = true
+		}
+		d.Leave(m)
+		leave(aborted)
+	})
+	return m.Output(), nil
+}
+
+// Close ends every Subscribe of this member and returns once each has left (what leaving
+// means — waiting for acknowledgements, recording offsets — is the backend's).
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	s.members.Wait()
+	return nil
+}
