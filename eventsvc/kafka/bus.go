@@ -72,7 +72,7 @@ func New(cfg Config, log zerolog.Logger) (*Bus, error) {
 		RequiredAcks:           kafkago.RequireAll,
 		BatchTimeout:           cfg.BatchTimeout,
 		BatchSize:              500,
-		MaxAttempts:            3,
+		MaxAttempts:            5,
 		WriteBackoffMin:        20 * time.Millisecond,
 		WriteBackoffMax:        500 * time.Millisecond,
 		AllowAutoTopicCreation: false,
@@ -173,11 +173,16 @@ func (b *Bus) ensureTopic(ctx context.Context, kt string) error {
 	if _, ok := b.topics.Load(kt); ok {
 		return nil
 	}
-	exists, err := b.topicExists(ctx, kt)
+	exists, ready, err := b.topicState(ctx, kt)
 	if err != nil {
 		return fmt.Errorf("kafka topic %s: %w", kt, err)
 	}
-	if !exists {
+	switch {
+	case exists && !ready:
+		if err := b.awaitTopic(ctx, kt); err != nil {
+			return err
+		}
+	case !exists:
 		if !b.cfg.AutoCreateTopics {
 			return fmt.Errorf("kafka topic %s %w", kt, errTopicMissing)
 		}
@@ -199,10 +204,12 @@ func (b *Bus) ensureTopic(ctx context.Context, kt string) error {
 	return nil
 }
 
-func (b *Bus) topicExists(ctx context.Context, kt string) (bool, error) {
+// topicState reports whether the Kafka topic exists and whether every partition of it has a
+// leader, so that a write to it will not be refused with "not leader for partition".
+func (b *Bus) topicState(ctx context.Context, kt string) (exists, ready bool, err error) {
 	md, err := b.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{kt}})
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	for _, t := range md.Topics {
 		if t.Name != kt {
@@ -210,21 +217,32 @@ func (b *Bus) topicExists(ctx context.Context, kt string) (bool, error) {
 		}
 		switch {
 		case t.Error == nil && len(t.Partitions) > 0:
-			return true, nil
+			return true, allLed(t.Partitions), nil
 		case t.Error == nil || errors.Is(t.Error, kafkago.UnknownTopicOrPartition):
-			return false, nil
+			return false, false, nil
 		default:
-			return false, t.Error
+			return false, false, t.Error
 		}
 	}
-	return false, nil
+	return false, false, nil
 }
 
-// awaitTopic waits until a created topic shows up in the metadata with leaders.
+// allLed reports whether every partition has a leader and no error.
+func allLed(ps []kafkago.Partition) bool {
+	for _, p := range ps {
+		if p.Error != nil || p.Leader.ID < 0 || p.Leader.Host == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// awaitTopic waits until the topic shows up in the metadata with a leader for every partition:
+// a broker that has just created a topic refuses writes until its partitions are led.
 func (b *Bus) awaitTopic(ctx context.Context, kt string) error {
 	for {
-		ok, err := b.topicExists(ctx, kt)
-		if err == nil && ok {
+		_, ready, err := b.topicState(ctx, kt)
+		if err == nil && ready {
 			return nil
 		}
 		select {
