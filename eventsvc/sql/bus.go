@@ -141,11 +141,7 @@ func (b *Bus) submit(ctx context.Context, once *eventsvc.Once, batch []eventsvc.
 	if b.hub == nil {
 		return errors.New("events.sql: Publish before Start")
 	}
-	rows, err := toRows(batch, b.db.Dialect() == database.SQLite)
-	if err != nil {
-		return err
-	}
-	req := &commitReq{ctx: ctx, once: once, rows: rows, done: make(chan error, 1)}
+	req := &commitReq{ctx: ctx, once: once, rows: toRows(batch, b.db.Dialect() == database.SQLite), done: make(chan error, 1)}
 	select {
 	case b.commits <- req:
 	case <-ctx.Done():

@@ -23,11 +23,7 @@ type GroupPublish struct {
 func (b *Bus) CommitGroup(ctx context.Context, publishes ...GroupPublish) []error {
 	group := make([]*commitReq, len(publishes))
 	for i, p := range publishes {
-		rows, err := toRows(p.Batch, b.db.Dialect() == database.SQLite)
-		if err != nil {
-			panic(err)
-		}
-		group[i] = &commitReq{ctx: ctx, once: p.Once, rows: rows, done: make(chan error, 1)}
+		group[i] = &commitReq{ctx: ctx, once: p.Once, rows: toRows(p.Batch, b.db.Dialect() == database.SQLite), done: make(chan error, 1)}
 	}
 	b.commitGroup(group)
 	out := make([]error, len(group))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -48,13 +47,10 @@ const compressFrom = 512
 // toRows prepares a batch's rows. sqlite says whether a row may refer to the previous row's
 // payload (the reference is last_insert_rowid(): PostgreSQL could only find it with another
 // round trip) and whether payloads are compressed (see compressFrom).
-func toRows(batch []eventsvc.Outgoing, sqlite bool) ([]row, error) {
+func toRows(batch []eventsvc.Outgoing, sqlite bool) []row {
 	rows := make([]row, len(batch))
 	for i, o := range batch {
-		meta, err := json.Marshal(o.Message.Metadata)
-		if err != nil {
-			return nil, fmt.Errorf("events.sql: publish: metadata: %w", err)
-		}
+		meta := appendMetadata(nil, o.Message.Metadata)
 		payload := o.Message.Payload
 		if payload == nil {
 			payload = []byte{}
@@ -70,7 +66,7 @@ func toRows(batch []eventsvc.Outgoing, sqlite bool) ([]row, error) {
 			}
 		}
 	}
-	return rows, nil
+	return rows
 }
 
 // statements are the bus's hot statements on SQLite, prepared once (database/sql keeps each
@@ -168,6 +164,10 @@ func (b *Bus) writeSQLite(ctx context.Context, reqs []*commitReq) (outcomes []er
 		return nil, fmt.Errorf("events.sql: publish: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// The transaction ends with ctx (database/sql rolls it back then); its statements run on
+	// a context that cannot be cancelled, because modernc's driver starts a goroutine to watch
+	// every statement's cancellable context: three a webhook, a tenth of the writer's time.
+	ctx = context.WithoutCancel(ctx)
 	b.once.mu.Lock()
 	defer b.once.mu.Unlock()
 	last := b.once.last
