@@ -17,10 +17,13 @@ func appendMetadata(dst []byte, m message.Metadata) []byte {
 		return append(dst, "null"...)
 	}
 	keys := make([]string, 0, len(m))
-	for k := range m {
+	size := 2
+	for k, v := range m {
 		keys = append(keys, k)
+		size += len(k) + len(v) + 6
 	}
 	slices.Sort(keys)
+	dst = slices.Grow(dst, size)
 	dst = append(dst, '{')
 	for i, k := range keys {
 		if i > 0 {

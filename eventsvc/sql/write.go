@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,24 @@ const codecS2 = 1
 // large values by itself.
 const compressFrom = 512
 
+// scratch holds s2's working buffers (MaxEncodedLen of the payload) between publishes.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// compress returns payload compressed with s2 in a slice of its own size, or nil when that
+// saves less than a tenth.
+func compress(payload []byte) []byte {
+	buf := scratch.Get().(*[]byte)
+	defer scratch.Put(buf)
+	if n := s2.MaxEncodedLen(len(payload)); cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	c := s2.Encode((*buf)[:cap(*buf)], payload)
+	if len(c) >= len(payload)*9/10 {
+		return nil
+	}
+	return bytes.Clone(c)
+}
+
 // toRows prepares a batch's rows. sqlite says whether a row may refer to the previous row's
 // payload (the reference is last_insert_rowid(): PostgreSQL could only find it with another
 // round trip) and whether payloads are compressed (see compressFrom).
@@ -61,7 +80,7 @@ func toRows(batch []eventsvc.Outgoing, sqlite bool) []row {
 			samePayload: sqlite && i > 0 && len(payload) > 0 && bytes.Equal(payload, rows[i-1].payload),
 		}
 		if sqlite && !rows[i].samePayload && len(payload) >= compressFrom {
-			if c := s2.Encode(nil, payload); len(c) < len(payload)*9/10 {
+			if c := compress(payload); c != nil {
 				rows[i].stored, rows[i].codec = c, codecS2
 			}
 		}
