@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -41,7 +42,7 @@ func main() {
 type options struct {
 	url, secret, metrics, topic string
 	subscription                string
-	conns, repos                int
+	conns, repos, rounds        int
 	duration, warmup            time.Duration
 	json                        bool
 	serveBare, compare          bool
@@ -67,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "address of the -serve-bare server")
 	fs.BoolVar(&o.compare, "compare", false, "load a bare server started in a child process, then -url, and print the ratios")
 	fs.StringVar(&o.bareListen, "bare-listen", "127.0.0.1:0", "address of the bare server of -compare")
+	fs.IntVar(&o.rounds, "rounds", 1, "with -compare: alternate this many bare and -url runs and judge the median ratios")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -85,6 +87,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.metrics == "" && o.subscription != "" {
 		errs = append(errs, errors.New("-subscription is only used with -metrics"))
+	}
+	if o.rounds < 1 {
+		errs = append(errs, errors.New("-rounds must be at least 1"))
+	}
+	if o.rounds > 1 && !o.compare {
+		errs = append(errs, errors.New("-rounds is only used with -compare"))
 	}
 	if o.serveBare && o.compare {
 		errs = append(errs, errors.New("-serve-bare and -compare exclude each other"))
@@ -172,47 +180,51 @@ func measure(ctx context.Context, o *options, target, metricsURL string) (*resul
 
 // comparison is the result of -compare.
 type comparison struct {
-	Bare         *result `json:"bare"`
-	Stagebus     *result `json:"stagebus"`
-	RPSRatio     float64 `json:"rps_ratio"` // Stagebus/bare, 2xx answers per second
+	Bare         *result `json:"bare"`     // the last round's
+	Stagebus     *result `json:"stagebus"` // the last round's
+	Rounds       []round `json:"rounds"`
+	RPSRatio     float64 `json:"rps_ratio"` // Stagebus/bare, 2xx answers per second: the rounds' median
 	RPSRatioGoal float64 `json:"rps_ratio_goal"`
 	RPSRatioMet  bool    `json:"rps_ratio_met"`
-	P99Ratio     float64 `json:"p99_ratio"` // Stagebus/bare
+	P99Ratio     float64 `json:"p99_ratio"` // Stagebus/bare: the rounds' median
 	P99RatioGoal float64 `json:"p99_ratio_goal"`
 	P99RatioMet  bool    `json:"p99_ratio_met"`
-	OK           bool    `json:"ok"` // no problem in either run; the goals do not count
+	OK           bool    `json:"ok"` // no problem in any run; the goals do not count
+}
+
+// round is one bare run and the -url run right after it. On a machine whose speed drifts
+// (a shared VM), ratios of runs close in time are steadier than one long run of each.
+type round struct {
+	BareRPS     float64 `json:"bare_rps"`
+	StagebusRPS float64 `json:"stagebus_rps"`
+	RPSRatio    float64 `json:"rps_ratio"`
+	P99Ratio    float64 `json:"p99_ratio"`
 }
 
 func runCompare(ctx context.Context, o *options, stdout, stderr io.Writer) int {
-	child, err := startBareChild(ctx, o.bareListen, o.secret, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "webhookload: %v\n", err)
-		return exitFail
+	c := comparison{RPSRatioGoal: rpsRatioGoal, P99RatioGoal: p99RatioGoal, OK: true}
+	code := exitOK
+	for range o.rounds {
+		bare, sb, err := compareRound(ctx, o, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "webhookload: %v\n", err)
+			return exitFail
+		}
+		c.Bare, c.Stagebus = bare, sb
+		c.OK = c.OK && len(bare.Problems) == 0 && len(sb.Problems) == 0
+		code = max(code, report(stderr, "bare server: ", bare), report(stderr, "", sb))
+		r := round{BareRPS: bare.RPS2xx, StagebusRPS: sb.RPS2xx}
+		if bare.RPS2xx > 0 {
+			r.RPSRatio = sb.RPS2xx / bare.RPS2xx
+		}
+		if bare.P99 > 0 {
+			r.P99Ratio = float64(sb.P99) / float64(bare.P99)
+		}
+		c.Rounds = append(c.Rounds, r)
 	}
-	defer child.stop()
-	bare, err := measure(ctx, o, child.URL, "")
-	if err != nil {
-		fmt.Fprintf(stderr, "webhookload: bare server: %v\n", err)
-		return exitFail
-	}
-	child.stop() // so that it does not compete for the CPU
-	sb, err := measure(ctx, o, o.url, o.metrics)
-	if err != nil {
-		fmt.Fprintf(stderr, "webhookload: %v\n", err)
-		return exitFail
-	}
-	c := comparison{
-		Bare: bare, Stagebus: sb,
-		RPSRatioGoal: rpsRatioGoal, P99RatioGoal: p99RatioGoal,
-		OK: len(bare.Problems) == 0 && len(sb.Problems) == 0,
-	}
-	if bare.RPS2xx > 0 {
-		c.RPSRatio = sb.RPS2xx / bare.RPS2xx
-	}
-	if bare.P99 > 0 {
-		c.P99Ratio = float64(sb.P99) / float64(bare.P99)
-	}
-	// A goal is met only by two runs without problems: 404s can be fast.
+	c.RPSRatio = median(c.Rounds, func(r round) float64 { return r.RPSRatio })
+	c.P99Ratio = median(c.Rounds, func(r round) float64 { return r.P99Ratio })
+	// A goal is met only by runs without problems: 404s can be fast.
 	c.RPSRatioMet = c.OK && c.RPSRatio >= rpsRatioGoal
 	c.P99RatioMet = c.OK && c.P99Ratio > 0 && c.P99Ratio <= p99RatioGoal
 	if o.json {
@@ -220,7 +232,39 @@ func runCompare(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	} else {
 		printComparison(stdout, &c)
 	}
-	return max(report(stderr, "bare server: ", bare), report(stderr, "", sb))
+	return code
+}
+
+// compareRound loads a bare server started in a child process, stops it so that it does not
+// compete for the CPU, then loads -url with the same flags.
+func compareRound(ctx context.Context, o *options, stderr io.Writer) (bare, sb *result, err error) {
+	child, err := startBareChild(ctx, o.bareListen, o.secret, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer child.stop()
+	if bare, err = measure(ctx, o, child.URL, ""); err != nil {
+		return nil, nil, fmt.Errorf("bare server: %w", err)
+	}
+	child.stop()
+	if sb, err = measure(ctx, o, o.url, o.metrics); err != nil {
+		return nil, nil, err
+	}
+	return bare, sb, nil
+}
+
+// median returns the median of f over the rounds (the mean of the middle two for an even
+// count).
+func median(rounds []round, f func(round) float64) float64 {
+	v := make([]float64, len(rounds))
+	for i, r := range rounds {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 // report writes r's problems to stderr and returns the exit code they call for.

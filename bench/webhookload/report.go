@@ -86,6 +86,18 @@ func printComparison(w io.Writer, c *comparison) {
 		}
 		return "NOT met"
 	}
+	if len(c.Rounds) > 1 {
+		fmt.Fprintf(w, "(the last of %d rounds above)\n\n", len(c.Rounds))
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "round\tbare req/s\tstagebus req/s\treq/s ratio\tp99 ratio\n")
+		for i, r := range c.Rounds {
+			fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%.2f\n", i+1, r.BareRPS, r.StagebusRPS, r.RPSRatio, r.P99Ratio)
+		}
+		_ = tw.Flush()
+		fmt.Fprintf(w, "\nmedian of the rounds: req/s ratio %.2f (goal ≥ %.1f %s), p99 ratio %.2f (goal ≤ %.0f %s)\n",
+			c.RPSRatio, c.RPSRatioGoal, met(c.RPSRatioMet), c.P99Ratio, c.P99RatioGoal, met(c.P99RatioMet))
+		return
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "\tbare\tstagebus\tstagebus/bare\tgoal\n")
 	fmt.Fprintf(tw, "req/s (2xx)\t%.0f\t%.0f\t%.2f\t≥ %.1f %s\n",

@@ -417,6 +417,14 @@ func TestRunExitCodes(t *testing.T) {
 			args: []string{"-url", srv.URL + githubPath, "-subscription", "recorder", "-secret", "s"},
 		},
 		{
+			name: "no rounds", want: exitUsage, err: "-rounds must be at least 1",
+			args: []string{"-compare", "-url", srv.URL + githubPath, "-rounds", "0", "-secret", "s"},
+		},
+		{
+			name: "rounds without compare", want: exitUsage, err: "-rounds is only used with -compare",
+			args: []string{"-url", srv.URL + githubPath, "-rounds", "3", "-secret", "s"},
+		},
+		{
 			name: "unreachable", want: exitFail, err: "target unreachable",
 			args: []string{"-url", "http://127.0.0.1:1" + githubPath, "-secret", "s"},
 		},
@@ -532,6 +540,57 @@ func TestCompare(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr.String())
 	require.Contains(t, stdout.String(), "== bare net/http server")
 	require.Contains(t, stdout.String(), "stagebus/bare")
+}
+
+// TestCompareRounds alternates bare and Stagebus runs and judges the median of the rounds.
+func TestCompareRounds(t *testing.T) {
+	t.Parallel()
+	srv := fakeStagebus(t, "s", false)
+	args := []string{"-compare", "-rounds", "3", "-url", srv.URL + githubPath, "-secret", "s", "-conns", "2", "-duration", "100ms", "-warmup", "0s"}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run(t.Context(), append(args, "-json"), &stdout, &stderr), stderr.String())
+	var c struct {
+		Rounds []struct {
+			BareRPS  float64 `json:"bare_rps"`
+			RPSRatio float64 `json:"rps_ratio"`
+			P99Ratio float64 `json:"p99_ratio"`
+		} `json:"rounds"`
+		RPSRatio float64 `json:"rps_ratio"`
+		P99Ratio float64 `json:"p99_ratio"`
+	}
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &c), stdout.String())
+	require.Len(t, c.Rounds, 3)
+	var ratios, p99s []float64
+	for _, r := range c.Rounds {
+		require.Positive(t, r.BareRPS)
+		ratios, p99s = append(ratios, r.RPSRatio), append(p99s, r.P99Ratio)
+	}
+	slices.Sort(ratios)
+	slices.Sort(p99s)
+	require.Equal(t, ratios[1], c.RPSRatio)
+	require.Equal(t, p99s[1], c.P99Ratio)
+
+	stdout.Reset()
+	require.Equal(t, exitOK, run(t.Context(), args, &stdout, &stderr), stderr.String())
+	require.Contains(t, stdout.String(), "median of the rounds: req/s ratio")
+}
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		ratios []float64
+		want   float64
+	}{
+		{[]float64{0.3}, 0.3},
+		{[]float64{0.5, 0.1, 0.3}, 0.3},
+		{[]float64{0.4, 0.1, 0.3, 0.2}, 0.25},
+	}
+	for _, tt := range tests {
+		rounds := make([]round, len(tt.ratios))
+		for i, r := range tt.ratios {
+			rounds[i].RPSRatio = r
+		}
+		require.InDelta(t, tt.want, median(rounds, func(r round) float64 { return r.RPSRatio }), 1e-9, "%v", tt.ratios)
+	}
 }
 
 func FuzzValidSignature(f *testing.F) {
