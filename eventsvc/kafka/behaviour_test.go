@@ -63,7 +63,7 @@ func (h *handledSet) total() int {
 
 func service(t *testing.T, cfg kafka.Config, subs ...eventsvc.Subscription) *eventsvc.Service {
 	t.Helper()
-	b, err := kafka.New(cfg, zerolog.Nop())
+	b, err := kafka.New(cfg, zerolog.Nop(), nil)
 	require.NoError(t, err)
 	svc, err := eventsvc.New(eventsvc.Options{
 		Backend: b, Retry: eventsvc.RetryPolicy{MaxAttempts: 3, InitialInterval: 5 * time.Millisecond, MaxInterval: 10 * time.Millisecond},
@@ -144,7 +144,7 @@ func TestRestartResumesFromCommittedOffsets(t *testing.T) {
 func TestTopicsMustExistWithoutAutoCreate(t *testing.T) {
 	cfg := testConfig(fake(t))
 	cfg.AutoCreateTopics = false
-	b, err := kafka.New(cfg, zerolog.Nop())
+	b, err := kafka.New(cfg, zerolog.Nop(), nil)
 	require.NoError(t, err)
 	svc, err := eventsvc.New(eventsvc.Options{Backend: b, Retry: eventsvc.RetryPolicy{MaxAttempts: 1, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
 		DeadLetters: &eventsvctest.DeadLetters{}, Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry(),
@@ -153,7 +153,7 @@ func TestTopicsMustExistWithoutAutoCreate(t *testing.T) {
 	err = svc.Start(context.Background())
 	require.ErrorContains(t, err, "kafka topic "+cfg.TopicPrefix+"missing does not exist and events.kafka.autoCreateTopics is false")
 
-	b2, err := kafka.New(cfg, zerolog.Nop())
+	b2, err := kafka.New(cfg, zerolog.Nop(), nil)
 	require.NoError(t, err)
 	pub, err := eventsvc.New(eventsvc.Options{Backend: b2, Retry: eventsvc.RetryPolicy{MaxAttempts: 1, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
 		DeadLetters: &eventsvctest.DeadLetters{}, Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry()})
@@ -184,7 +184,7 @@ func TestReplicationFactorFollowsBrokers(t *testing.T) {
 func TestHealthFollowsTheBroker(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	require.NoError(t, err)
-	b, err := kafka.New(testConfig(c.ListenAddrs()), zerolog.Nop())
+	b, err := kafka.New(testConfig(c.ListenAddrs()), zerolog.Nop(), nil)
 	require.NoError(t, err)
 	require.NoError(t, b.Start(context.Background()))
 	defer b.Close()
@@ -201,13 +201,13 @@ func TestStartFailsWithoutBrokers(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	b, err := kafka.New(testConfig([]string{addr}), zerolog.Nop())
+	b, err := kafka.New(testConfig([]string{addr}), zerolog.Nop(), nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	require.ErrorContains(t, b.Start(ctx), "cannot reach the Kafka brokers ["+addr+"] (events.kafka.brokers)")
 
-	_, err = kafka.New(testConfig(nil), zerolog.Nop())
+	_, err = kafka.New(testConfig(nil), zerolog.Nop(), nil)
 	require.ErrorContains(t, err, "events.kafka.brokers: is required when events.bus is kafka")
 }
 
@@ -241,7 +241,7 @@ func TestSASL(t *testing.T) {
 			roundTrip(t, cfg)
 
 			cfg.SASL.Password = "wrong"
-			b, err := kafka.New(cfg, zerolog.Nop())
+			b, err := kafka.New(cfg, zerolog.Nop(), nil)
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -260,7 +260,7 @@ func TestTLS(t *testing.T) {
 	roundTrip(t, cfg)
 
 	plain := testConfig(brokers)
-	b, err := kafka.New(plain, zerolog.Nop())
+	b, err := kafka.New(plain, zerolog.Nop(), nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

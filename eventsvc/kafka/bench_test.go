@@ -28,7 +28,7 @@ func benchBrokers(b *testing.B) []string {
 const publishers = 64
 
 func startService(b *testing.B, cfg kafka.Config, subs ...eventsvc.Subscription) *eventsvc.Service {
-	bk, err := kafka.New(cfg, zerolog.Nop())
+	bk, err := kafka.New(cfg, zerolog.Nop(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

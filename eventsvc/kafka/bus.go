@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 	kafkago "github.com/segmentio/kafka-go"
@@ -31,6 +33,7 @@ type Bus struct {
 	transport *kafkago.Transport
 	client    *kafkago.Client
 	writer    *kafkago.Writer
+	dups      *prometheus.CounterVec // records skipped as duplicates, by topic and group
 
 	replication int        // replication factor of created topics, settled by Start
 	topics      sync.Map   // Kafka topic name → struct{}: known to exist
@@ -43,8 +46,9 @@ var (
 	_ eventsvc.BatchBackend = (*Bus)(nil)
 )
 
-// New prepares a Kafka bus; it connects in Start.
-func New(cfg Config, log zerolog.Logger) (*Bus, error) {
+// New prepares a Kafka bus; it connects in Start. Its metrics are registered on reg (nil:
+// none).
+func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Bus, error) {
 	cfg.Brokers = cfg.addresses()
 	if len(cfg.Brokers) == 0 {
 		return nil, config.Problems{{Path: "events.kafka.brokers", Message: "is required when events.bus is kafka, e.g. [localhost:9092]"}}
@@ -57,7 +61,11 @@ func New(cfg Config, log zerolog.Logger) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bus{cfg: cfg, log: log, tls: tc, mechanism: mech}
+	dups, err := newDuplicates(reg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bus{cfg: cfg, log: log, tls: tc, mechanism: mech, dups: dups}
 	b.transport = &kafkago.Transport{
 		ClientID:    cfg.ClientID,
 		TLS:         tc,
@@ -283,9 +291,17 @@ func (l kafkaLogger) Printf(format string, args ...any) {
 // Module contributes the Kafka bus as the backend named "kafka" and owns events.kafka.
 var Module = fx.Module("eventsvc/kafka",
 	config.Provide[Config]("events.kafka"),
-	fx.Provide(eventsvc.AsBackend(func(cfg Config, log zerolog.Logger) eventsvc.BackendFactory {
+	fx.Provide(eventsvc.AsBackend(func(p backendParams) eventsvc.BackendFactory {
 		return eventsvc.BackendFactory{Name: "kafka", New: func() (eventsvc.Backend, error) {
-			return New(cfg, log.With().Str("module", "events.kafka").Logger())
+			return New(p.Config, p.Log.With().Str("module", "events.kafka").Logger(), p.Registerer)
 		}}
 	})),
 )
+
+// backendParams are what the Kafka bus is made of.
+type backendParams struct {
+	fx.In
+	Config     Config
+	Log        zerolog.Logger
+	Registerer prometheus.Registerer `optional:"true"`
+}

@@ -45,6 +45,12 @@ type Config struct {
 	MaxInFlight int `yaml:"maxInFlight"`
 	// SessionTimeout is the consumer group session timeout (default 10s).
 	SessionTimeout time.Duration `yaml:"sessionTimeout"`
+	// DedupWindow is how long a subscription remembers the event ids (ce_id) it was handed, to
+	// skip a record written twice (a retried write: kafka-go has no idempotent producer) and
+	// count it in stagebus_events_kafka_duplicates_skipped_total (default 1m; 0 turns it off).
+	// Each instance remembers what its own readers were handed, about 100 bytes an event: a
+	// copy read by another instance after a rebalance is still handled again.
+	DedupWindow time.Duration `yaml:"dedupWindow"`
 	// TLS enables and configures TLS to the brokers.
 	TLS TLSConfig `yaml:"tls"`
 	// SASL authenticates to the brokers.
@@ -85,6 +91,7 @@ func (c *Config) SetDefaults() {
 		Partitions:       3,
 		MaxInFlight:      1000,
 		SessionTimeout:   10 * time.Second,
+		DedupWindow:      time.Minute,
 	}
 }
 
@@ -112,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 {
 		errs = append(errs, config.Fieldf("maxInFlight", "must be at least 1"))
+	}
+	if c.DedupWindow < 0 {
+		errs = append(errs, config.Fieldf("dedupWindow", "must not be negative (0 turns it off)"))
 	}
 	if c.SessionTimeout < time.Second {
 		errs = append(errs, config.Fieldf("sessionTimeout", "must be at least 1s"))

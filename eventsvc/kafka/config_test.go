@@ -14,6 +14,7 @@ func TestConfigValidate(t *testing.T) {
 	ok.Brokers = []string{"kafka:9092"}
 	require.NoError(t, ok.Validate())
 	require.Equal(t, 2*time.Millisecond, ok.BatchTimeout, "never kafka-go's 1s default")
+	require.Equal(t, time.Minute, ok.DedupWindow)
 
 	bad := ok
 	bad.Brokers = []string{"kafka"}
@@ -21,6 +22,7 @@ func TestConfigValidate(t *testing.T) {
 	bad.Partitions = 0
 	bad.SASL = SASLConfig{Mechanism: "gssapi"}
 	bad.TLS = TLSConfig{CertFile: "c.pem"}
+	bad.DedupWindow = -time.Second
 	err := bad.Validate()
 	for _, want := range []string{
 		`brokers[0]: expected host:port, got "kafka"`,
@@ -28,6 +30,7 @@ func TestConfigValidate(t *testing.T) {
 		"partitions: must be at least 1",
 		`sasl.mechanism: must be plain, scram-sha-256 or scram-sha-512, got "gssapi"`,
 		"tls: certFile and keyFile go together",
+		"dedupWindow: must not be negative (0 turns it off)",
 	} {
 		require.ErrorContains(t, err, want)
 	}

@@ -76,7 +76,7 @@ type bus struct {
 
 func (b bus) NewBackend(t *testing.T) eventsvc.Backend {
 	t.Helper()
-	k, err := kafka.New(b.cfg, zerolog.Nop())
+	k, err := kafka.New(b.cfg, zerolog.Nop(), nil)
 	require.NoError(t, err)
 	return k
 }

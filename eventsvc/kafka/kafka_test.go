@@ -64,7 +64,7 @@ func groupPubSub(brokers []string, key string) tests.ConsumerGroupPubSubConstruc
 	return func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
 		cfg := testConfig(brokers)
 		cfg.TopicPrefix, cfg.GroupPrefix = "universal.", "universal."
-		b, err := kafka.New(cfg, zerolog.Nop())
+		b, err := kafka.New(cfg, zerolog.Nop(), nil)
 		require.NoError(t, err)
 		require.NoError(t, b.Start(t.Context()))
 		sub, err := b.Subscriber(sanitize(group))

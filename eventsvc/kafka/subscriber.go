@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 	kafkago "github.com/segmentio/kafka-go"
@@ -44,6 +46,8 @@ type reader struct {
 	member  *lanes.Member
 	tracker *tracker
 	window  chan struct{} // one token per record handed out and not yet acknowledged
+	recent  *recentIDs    // event ids handed out within events.kafka.dedupWindow; nil: off
+	dups    prometheus.Counter
 
 	stopFetch context.CancelFunc
 	abort     chan struct{} // closed by Close: stop without waiting for acknowledgements
@@ -76,6 +80,7 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		log:     log,
 		tracker: newTracker(),
 		window:  make(chan struct{}, b.cfg.MaxInFlight),
+		dups:    b.dups.WithLabelValues(topic, s.group),
 		commit:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		abort:   make(chan struct{}),
@@ -103,6 +108,9 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		Logger:                 kafkaLogger{log: log},
 		ErrorLogger:            kafkaLogger{log: log, warn: true},
 	})
+	if b.cfg.DedupWindow > 0 {
+		rd.recent = newRecentIDs(b.cfg.DedupWindow)
+	}
 	rd.lanes = lanes.New(lanesPerReader, eventsvc.MetaKeyHeader, rd.acked)
 	rd.member = rd.lanes.Join()
 	fetchCtx, stopFetch := context.WithCancel(ctx)
@@ -163,7 +171,17 @@ func (rd *reader) fetch(ctx context.Context) {
 			<-rd.window // fetched again after a rebalance: done or being handled already
 			continue
 		}
-		rd.lanes.Add(fromRecord(rec))
+		msg := fromRecord(rec)
+		if rd.recent != nil && rd.recent.seen(msg.UUID, time.Now()) {
+			// The same event again (a retried write). Committing past this copy is safe:
+			// the first copy's offset is committed only once it was handled, so a crash
+			// before then delivers that one again.
+			rd.dups.Inc()
+			rd.log.Debug().Str("event_id", msg.UUID).Int("partition", rec.Partition).Int64("offset", rec.Offset).Msg("kafka record skipped: its event id was handled within events.kafka.dedupWindow")
+			rd.acked(msg)
+			continue
+		}
+		rd.lanes.Add(msg)
 	}
 }
 
