@@ -63,15 +63,25 @@ func (l *crashLoad) target(w int) int {
 	return l.ports[own]
 }
 
+// crashSendEvery paces each worker (one repository, one key): about 66 pushes a second, a
+// little more than the recorder's 20 ms per event handles (50 a second per key). A backlog
+// builds up, so that deliveries are acknowledged and not yet handled at each kill, but slowly
+// enough that the survivor drains what was acknowledged before a kill within the test's
+// bound. Unpaced, the workers sent three to four times what a key's handler takes on an idle
+// machine, and the backlog ahead of the killed instance's deliveries outgrew any bound.
+const crashSendEvery = 15 * time.Millisecond
+
 func (l *crashLoad) run(stop <-chan struct{}, workers int) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			next := time.Now()
 			for {
+				next = next.Add(crashSendEvery)
 				select {
 				case <-stop:
 					return
-				default:
+				case <-time.After(time.Until(next)):
 				}
 				id := fmt.Sprintf("crash-%06d-w%d", l.next.Add(1), w)
 				status, err := sendGitHub(l.target(w), crashSecret, "push", id, crashBody(id))
