@@ -1,9 +1,9 @@
 package kafka
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stagebus/stagebus/internal/promreg"
 )
 
 // MetricDuplicatesSkipped counts records a subscription skipped because it had been handed
@@ -16,17 +16,5 @@ func newDuplicates(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDuplicatesSkipped,
 		Help: "Kafka records skipped because their subscription was handed the same event id within events.kafka.dedupWindow, by topic and consumer group."},
 		[]string{"topic", "group"})
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, err
-	}
-	return c, nil
+	return promreg.Register(reg, c)
 }

@@ -1,9 +1,9 @@
 package sqlbus
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stagebus/stagebus/internal/promreg"
 )
 
 // Metric names.
@@ -30,31 +30,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		onceKeys: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricOnceKeys,
 			Help: "Keys of publishes made once (webhook delivery ids) that the bus indexes in memory, on SQLite: about 30 bytes each."}),
 	}
-	if reg == nil {
-		return m, nil
-	}
 	var err error
-	m.published, err = register(reg, m.published)
-	if err != nil {
+	if m.published, err = promreg.Register(reg, m.published); err != nil {
 		return nil, err
 	}
-	if m.behindRetention, err = register(reg, m.behindRetention); err != nil {
+	if m.behindRetention, err = promreg.Register(reg, m.behindRetention); err != nil {
 		return nil, err
 	}
-	m.onceKeys, err = register(reg, m.onceKeys)
+	m.onceKeys, err = promreg.Register(reg, m.onceKeys)
 	return m, err
-}
-
-// register registers c, or returns the collector registered before under its name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx"
+
+	"github.com/stagebus/stagebus/internal/promreg"
 )
 
 // Func is one iteration of a loop. ctx is cancelled when the loop stops; an error is logged
@@ -243,17 +245,7 @@ func errorCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 		Name: MetricErrors,
 		Help: "Iterations of background loops that failed or panicked, by loop.",
 	}, []string{"loop"})
-	err := reg.Register(vec)
-	var are prometheus.AlreadyRegisteredError
-	switch {
-	case err == nil:
-		return vec, nil
-	case errors.As(err, &are):
-		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-			return existing, nil
-		}
-	}
-	return nil, fmt.Errorf("register %s: %w", MetricErrors, err)
+	return promreg.Register(reg, vec)
 }
 
 // Sleep waits d, or less when ctx ends first; then it returns ctx.Err(). It is the wait for
