@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,7 +27,7 @@ func TestGCPercent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			port := freePort(t)
-			env := []string{"LOG_LEVEL=warn"}
+			var env []string
 			for _, kv := range os.Environ() {
 				if !strings.HasPrefix(kv, "GOGC=") {
 					env = append(env, kv)
@@ -37,18 +36,10 @@ func TestGCPercent(t *testing.T) {
 			if tt.gogc != "" {
 				env = append(env, "GOGC="+tt.gogc)
 			}
-			cmd := exec.Command(binary, "--config", serveConfig(t, port))
-			cmd.Env = env
-			require.NoError(t, cmd.Start())
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
+			p := startEnv(t, env, "--config", serveConfig(t, port))
 			t.Cleanup(func() {
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-done:
-				case <-time.After(30 * time.Second):
-					_ = cmd.Process.Kill()
-				}
+				_ = p.cmd.Process.Signal(syscall.SIGTERM)
+				p.wait(t, 30*time.Second)
 			})
 			waitLive(t, port)
 			require.Equal(t, tt.want, metric(t, port, "go_gc_gogc_percent"), fmt.Sprintf("GOGC=%q", tt.gogc))

@@ -8,8 +8,8 @@ import "time"
 // (about 100 bytes each). Not safe for concurrent use: one reader's fetch loop owns it.
 type recentIDs struct {
 	window time.Duration
-	at     map[string]time.Time
-	order  []seenID // oldest first; order[head:] are live
+	ids    map[string]struct{}
+	order  []seenID // oldest first; order[head:] are the ids in ids
 	head   int
 }
 
@@ -19,16 +19,16 @@ type seenID struct {
 }
 
 func newRecentIDs(window time.Duration) *recentIDs {
-	return &recentIDs{window: window, at: map[string]time.Time{}}
+	return &recentIDs{window: window, ids: map[string]struct{}{}}
 }
 
 // seen reports whether id was handed out within the window before now, and remembers it.
 func (r *recentIDs) seen(id string, now time.Time) bool {
 	r.expire(now)
-	if _, ok := r.at[id]; ok {
+	if _, ok := r.ids[id]; ok {
 		return true
 	}
-	r.at[id] = now
+	r.ids[id] = struct{}{}
 	r.order = append(r.order, seenID{id: id, at: now})
 	return false
 }
@@ -37,10 +37,7 @@ func (r *recentIDs) seen(id string, now time.Time) bool {
 func (r *recentIDs) expire(now time.Time) {
 	limit := now.Add(-r.window)
 	for r.head < len(r.order) && !r.order[r.head].at.After(limit) {
-		e := r.order[r.head]
-		if r.at[e.id].Equal(e.at) {
-			delete(r.at, e.id)
-		}
+		delete(r.ids, r.order[r.head].id)
 		r.order[r.head] = seenID{}
 		r.head++
 	}
@@ -50,6 +47,3 @@ func (r *recentIDs) expire(now time.Time) {
 		r.head = 0
 	}
 }
-
-// len is how many ids are remembered.
-func (r *recentIDs) len() int { return len(r.at) }
