@@ -47,6 +47,7 @@ var ErrNotRunning = errors.New("subscription is not running in this process")
 // Service is the EventsService: Publish and subscriptions on the configured backend.
 type Service struct {
 	backend     Backend
+	outbox      Outbox // for PublishTx and PublishDurably on a backend that is not a TxBackend; may be nil
 	pub         message.Publisher
 	retry       RetryPolicy
 	deadLetters DeadLetterStore
@@ -69,6 +70,10 @@ type Options struct {
 	DeadLetters DeadLetterStore
 	Logger      zerolog.Logger
 	Registerer  prometheus.Registerer
+	// Outbox, when set, keeps the events of PublishTx and PublishDurably on a backend that
+	// cannot (memory, Kafka without its outbox) and relays them to it. Start starts it and
+	// Stop closes it.
+	Outbox Outbox
 	// Subscriptions are started by Start and stopped by Stop; see also [Service.Declare].
 	Subscriptions []Subscription
 }
@@ -84,6 +89,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{
 		backend:     o.Backend,
+		outbox:      o.Outbox,
 		retry:       o.Retry,
 		deadLetters: o.DeadLetters,
 		log:         o.Logger,
@@ -118,6 +124,11 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.backend.Start(ctx); err != nil {
 		return fmt.Errorf("events bus: %w", err)
 	}
+	if s.outbox != nil {
+		if err := startOutbox(ctx, s.outbox, s.backend); err != nil {
+			return errors.Join(err, s.backend.Close())
+		}
+	}
 	s.pub = s.backend.Publisher()
 	s.started.Store(true)
 	for _, sub := range s.declared {
@@ -146,6 +157,9 @@ func (s *Service) Stop(ctx context.Context) error {
 	wg.Wait()
 	s.closed.Store(true)
 	if s.started.Load() {
+		if s.outbox != nil {
+			errs = append(errs, s.outbox.Close())
+		}
 		errs = append(errs, s.backend.Close())
 	}
 	return errors.Join(errs...)
@@ -253,6 +267,18 @@ func (s *Service) Redeliver(subscription string, e Event, done func(error)) erro
 // Health reports whether the bus is reachable.
 func (s *Service) Health(ctx context.Context) error { return s.backend.Health(ctx) }
 
+// Detail is what the readiness report says of the bus beyond up or down: an outbox's lag,
+// and whether the backend it relays to answers; empty when there is nothing to add.
+func (s *Service) Detail(ctx context.Context) string {
+	if d, ok := s.backend.(Detailer); ok {
+		return d.Detail(ctx)
+	}
+	if s.outbox != nil && s.started.Load() {
+		return outboxDetail(ctx, s.outbox, s.backend)
+	}
+	return ""
+}
+
 // Prepare validates e and fills in what Publish adds: a new UUID as id, now as time, the
 // correlation id of ctx (else the event's own id) and the traceparent of ctx (else a new
 // trace). Test fakes use it to record events as the bus would carry them.
@@ -354,6 +380,9 @@ type Params struct {
 	DeadLetters DeadLetterStore
 	Logger      zerolog.Logger
 	Registerer  prometheus.Registerer
+	// Outbox, from the SQL bus module, keeps the events published in transactions on a bus
+	// that cannot.
+	Outbox OutboxFactory `optional:"true"`
 }
 
 // declared is the "eventsvc.subscriptions" group.
@@ -380,8 +409,16 @@ func provide(p Params) (*Service, error) {
 	if backend == nil {
 		return nil, config.Problems{{Path: "events.bus", Message: fmt.Sprintf("unknown bus %q; use one of %v", p.Bus, names)}}
 	}
+	var outbox Outbox
+	if _, ok := backend.(TxBackend); !ok && p.Outbox.New != nil {
+		o, err := p.Outbox.New()
+		if err != nil {
+			return nil, fmt.Errorf("events outbox: %w", err)
+		}
+		outbox = o
+	}
 	s, err := New(Options{
-		Backend: backend, Retry: p.Retry, DeadLetters: p.DeadLetters,
+		Backend: backend, Retry: p.Retry, DeadLetters: p.DeadLetters, Outbox: outbox,
 		Logger: p.Logger.With().Str("module", "events").Logger(), Registerer: p.Registerer,
 	})
 	if err != nil {
@@ -391,7 +428,7 @@ func provide(p Params) (*Service, error) {
 	return s, nil
 }
 
-// Module provides the *Service (also as Publisher and BatchPublisher) from events.bus and events.retry, with a
+// Module provides the *Service (also as Publisher, BatchPublisher and TxPublisher) from events.bus and events.retry, with a
 // readiness check for the bus, and declares every subscription of the
 // "eventsvc.subscriptions" group to it (the module's one Invoke: it binds declarations, so
 // that the service starts them in OnStart, before the HTTP server accepts events). A backend
@@ -404,8 +441,9 @@ var Module = fx.Module("eventsvc",
 		provide,
 		func(s *Service) Publisher { return s },
 		func(s *Service) BatchPublisher { return s },
+		func(s *Service) TxPublisher { return s },
 		health.AsCheck(func(s *Service) health.Check {
-			return health.Check{Name: "events", Check: s.Health}
+			return health.Check{Name: "events", Check: s.Health, Detail: s.Detail}
 		}),
 	),
 	fx.Invoke(func(s *Service, d declared) error { return s.Declare(d.Subscriptions...) }),

@@ -16,6 +16,10 @@ import (
 type Check struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Detail, when set, says more than up or down (a backlog, a dependency that is down
+	// while the service still works); the readiness report shows what it returns unless
+	// empty. Like Check's error, it must not carry secrets.
+	Detail func(ctx context.Context) string
 }
 
 // AsCheck annotates a constructor returning a [Check] so that it joins the "health" group.
@@ -45,6 +49,30 @@ func Run(ctx context.Context, checks []Check) map[string]string {
 	}
 	wg.Wait()
 	return failed
+}
+
+// Details runs the checks' Detail functions concurrently, each within [CheckTimeout] and
+// ctx, and returns the non-empty answers by name.
+func Details(ctx context.Context, checks []Check) map[string]string {
+	var mu sync.Mutex
+	out := map[string]string{}
+	var wg sync.WaitGroup
+	for _, c := range checks {
+		if c.Detail == nil {
+			continue
+		}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+			defer cancel()
+			if d := c.Detail(ctx); d != "" {
+				mu.Lock()
+				out[c.Name] = d
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // NewRegistry returns the process's metrics registry with the Go and process collectors.

@@ -2,6 +2,7 @@ package eventsvctest
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"sync"
 
@@ -24,7 +25,10 @@ type Recorder struct {
 	published []eventsvc.Event
 }
 
-var _ eventsvc.BatchPublisher = (*Recorder)(nil)
+var (
+	_ eventsvc.BatchPublisher = (*Recorder)(nil)
+	_ eventsvc.TxPublisher    = (*Recorder)(nil)
+)
 
 // Publish records e.
 func (r *Recorder) Publish(ctx context.Context, e eventsvc.Event) error {
@@ -44,6 +48,24 @@ func (r *Recorder) PublishBatch(ctx context.Context, events ...eventsvc.Event) e
 	r.published = append(r.published, prepared...)
 	r.mu.Unlock()
 	return nil
+}
+
+// PublishTx prepares the events now and records them when the returned committed function
+// is called — after the caller's commit, as the real bus makes them visible — so that a test
+// sees no event of a transaction that was rolled back. tx is not used.
+func (r *Recorder) PublishTx(ctx context.Context, _ *sql.Tx, events ...eventsvc.Event) (func(), error) {
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	prepared, err := eventsvc.PrepareBatch(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		r.mu.Lock()
+		r.published = append(r.published, prepared...)
+		r.mu.Unlock()
+	}, nil
 }
 
 // Published returns the recorded events in publish order, only those of the given topics

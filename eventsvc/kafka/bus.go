@@ -287,12 +287,24 @@ func (l kafkaLogger) Printf(format string, args ...any) {
 	l.log.Trace().Msgf("kafka-go: "+format, args...)
 }
 
-// Module contributes the Kafka bus as the backend named "kafka" and owns events.kafka.
+// Module contributes the Kafka bus as the backend named "kafka" — behind the SQL bus's
+// outbox unless events.kafka.outbox is false — and owns events.kafka.
 var Module = fx.Module("eventsvc/kafka",
 	config.Provide[Config]("events.kafka"),
 	fx.Provide(eventsvc.AsBackend(func(p backendParams) eventsvc.BackendFactory {
 		return eventsvc.BackendFactory{Name: "kafka", New: func() (eventsvc.Backend, error) {
-			return New(p.Config, p.Log.With().Str("module", "events.kafka").Logger(), p.Registerer)
+			b, err := New(p.Config, p.Log.With().Str("module", "events.kafka").Logger(), p.Registerer)
+			if err != nil || !p.Config.Outbox {
+				return b, err
+			}
+			if p.Outbox.New == nil {
+				return nil, config.Problems{{Path: "events.kafka.outbox", Message: "needs the SQL bus module (eventsvc/sql), which keeps the outbox; set it to false to publish straight to Kafka"}}
+			}
+			outbox, err := p.Outbox.New()
+			if err != nil {
+				return nil, err
+			}
+			return eventsvc.Outboxed(outbox, b), nil
 		}}
 	})),
 )
@@ -303,4 +315,6 @@ type backendParams struct {
 	Config     Config
 	Log        zerolog.Logger
 	Registerer prometheus.Registerer `optional:"true"`
+	// Outbox keeps publishes in the database when events.kafka.outbox is true.
+	Outbox eventsvc.OutboxFactory `optional:"true"`
 }

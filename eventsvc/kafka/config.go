@@ -51,6 +51,14 @@ type Config struct {
 	// Each instance remembers what its own readers were handed, about 100 bytes an event: a
 	// copy read by another instance after a rebalance is still handled again.
 	DedupWindow time.Duration `yaml:"dedupWindow"`
+	// Outbox puts the database in front of Kafka (default true): a publish — an accepted
+	// webhook — is committed to the database's outbox (the SQL bus's tables, with the
+	// delivery id, in one group-committed transaction) and a relay publishes it to Kafka in
+	// order with acks=all. Ingestion keeps accepting while the brokers are down, and the
+	// backlog drains when they are back; it refuses (503) while the database is down. false
+	// publishes straight to Kafka: an accepted webhook is then acknowledged by the brokers,
+	// and refused while they are down.
+	Outbox bool `yaml:"outbox"`
 	// TLS enables and configures TLS to the brokers.
 	TLS TLSConfig `yaml:"tls"`
 	// SASL authenticates to the brokers.
@@ -92,6 +100,7 @@ func (c *Config) SetDefaults() {
 		MaxInFlight:      1000,
 		SessionTimeout:   10 * time.Second,
 		DedupWindow:      time.Minute,
+		Outbox:           true,
 	}
 }
 

@@ -13,8 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/kafka"
+	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
 )
 
 // BrokersEnv names the real Kafka cluster the tests also run against (scripts/services sets
@@ -79,4 +81,23 @@ func (b bus) NewBackend(t *testing.T) eventsvc.Backend {
 	k, err := kafka.New(b.cfg, zerolog.Nop(), nil)
 	require.NoError(t, err)
 	return k
+}
+
+// outboxBus is an eventsvctest.Bus of Kafka behind the SQL bus's outbox, as Stagebus runs
+// it by default: instances share the database and the brokers.
+type outboxBus struct {
+	cfg kafka.Config
+	db  *database.DB
+}
+
+func (b outboxBus) NewBackend(t *testing.T) eventsvc.Backend {
+	t.Helper()
+	k, err := kafka.New(b.cfg, zerolog.Nop(), nil)
+	require.NoError(t, err)
+	sqlCfg := sqlbus.Config{}
+	sqlCfg.SetDefaults()
+	sqlCfg.LeaseTimeout = 2 * time.Second
+	outbox, err := sqlbus.New(b.db, sqlCfg, zerolog.Nop(), nil)
+	require.NoError(t, err)
+	return eventsvc.Outboxed(outbox, k)
 }

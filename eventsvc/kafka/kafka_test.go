@@ -9,12 +9,15 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stagebus/stagebus/database/databasetest"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	"github.com/stagebus/stagebus/eventsvc/kafka"
+	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
 )
 
-// TestConformance runs the EventsService conformance suite on kfake and on the real broker.
+// TestConformance runs the EventsService conformance suite on kfake and on the real broker,
+// publishing straight to Kafka and through the outbox (on SQLite).
 func TestConformance(t *testing.T) {
 	for _, c := range clusters(t) {
 		t.Run(c.name, func(t *testing.T) {
@@ -22,6 +25,15 @@ func TestConformance(t *testing.T) {
 			eventsvctest.Run(t, eventsvctest.Config{
 				NewBus: func(*testing.T) eventsvctest.Bus { return bus{cfg: cfg} },
 				Wait:   60 * time.Second,
+			})
+		})
+		t.Run(c.name+"/outbox", func(t *testing.T) {
+			cfg := testConfig(c.brokers)
+			eventsvctest.Run(t, eventsvctest.Config{
+				NewBus: func(t *testing.T) eventsvctest.Bus {
+					return outboxBus{cfg: cfg, db: databasetest.SQLite(t, sqlbus.Migrations)}
+				},
+				Wait: 60 * time.Second,
 			})
 		})
 	}

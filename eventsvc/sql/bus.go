@@ -44,6 +44,7 @@ type Bus struct {
 	readers map[groupTopic]*reader // guarded by mu, as hub is until Start set it
 	stmts   *statements            // SQLite: prepared by Start, closed by Close; nil on PostgreSQL
 	once    *onceIndex             // SQLite only
+	relay   *relay                 // set by Relay: the bus is an outbox
 
 	// commits takes publishes to the group committer between Start and Close.
 	commits   chan *commitReq
@@ -174,7 +175,7 @@ func (b *Bus) Health(ctx context.Context) error {
 }
 
 // Close stops the readers (their acknowledged offsets are recorded and their leases
-// released), the purge and the LISTEN connection. The database stays open.
+// released), the relay (its lease released), the purge and the LISTEN connection. The database stays open.
 func (b *Bus) Close() error {
 	if b.closed.Swap(true) {
 		return nil
@@ -193,6 +194,7 @@ func (b *Bus) Close() error {
 	for _, r := range readers {
 		r.shutdown(true)
 	}
+	b.stopRelay()
 	err := b.purge.Stop(context.Background())
 	if h != nil {
 		h.leave()
@@ -203,8 +205,8 @@ func (b *Bus) Close() error {
 	return err
 }
 
-// Module contributes the SQL bus as the backend named "sql" and owns events.sql and the bus
-// tables.
+// Module contributes the SQL bus as the backend named "sql", and as the outbox
+// (eventsvc.OutboxFactory) of the other backends, and owns events.sql and the bus tables.
 var Module = fx.Module("eventsvc/sql",
 	config.Provide[Config]("events.sql"),
 	database.AsMigrations(Migrations...),
@@ -213,6 +215,7 @@ var Module = fx.Module("eventsvc/sql",
 			return New(p.DB, p.Config, p.Log.With().Str("module", "events.sql").Logger(), p.Registerer)
 		}}
 	})),
+	fx.Provide(outboxFactory),
 )
 
 type params struct {

@@ -87,14 +87,19 @@ func (h *hub) register(topic string) (<-chan struct{}, func()) {
 	}
 }
 
-// wake signals topic's readers.
+// anyTopic registers for the wake-ups of every topic (the outbox's relay).
+const anyTopic = "\x1fany"
+
+// wake signals topic's readers, and those registered for anyTopic.
 func (h *hub) wake(topic string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.topics[topic] {
-		select {
-		case ch <- struct{}{}:
-		default:
+	for _, name := range [2]string{topic, anyTopic} {
+		for ch := range h.topics[name] {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

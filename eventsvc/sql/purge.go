@@ -8,7 +8,7 @@ import (
 
 // Purge deletes the messages older than events.sql.retention, the expired keys of publishes
 // made once, and the memberships of instances that vanished an hour ago. Consumer groups that had not
-// handled some of them are reported first — counted in [MetricBehindRetention] and logged —
+// handled some of them, and the outbox's relay if it had not published some, are reported first — counted in [MetricBehindRetention] and logged —
 // so that nothing is skipped silently.
 func (b *Bus) Purge(ctx context.Context) error {
 	cutoff := b.now().Add(-b.cfg.Retention).UnixNano()
@@ -33,6 +33,16 @@ func (b *Bus) Purge(ctx context.Context) error {
 		return fmt.Errorf("events.sql: purge: %w", err)
 	}
 	rows.Close()
+	var unrelayed int64
+	if err := b.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM bus_messages m JOIN bus_offsets o ON o.grp = $1 AND o.topic = '' AND o.part = 0
+		WHERE m.seq > o.acked AND m.created_at < $2`, relayGroup, cutoff).Scan(&unrelayed); err != nil {
+		return fmt.Errorf("events.sql: purge: %w", err)
+	}
+	if unrelayed > 0 {
+		b.metrics.behindRetention.WithLabelValues("", "outbox-relay").Add(float64(unrelayed))
+		b.log.Warn().Int64("messages", unrelayed).Dur("retention", b.cfg.Retention).
+			Msg("events.sql: the outbox's relay fell behind retention: messages it had not published are purged")
+	}
 	if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_messages WHERE created_at < $1`, cutoff); err != nil {
 		return fmt.Errorf("events.sql: purge: %w", err)
 	}
