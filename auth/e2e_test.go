@@ -23,6 +23,7 @@ import (
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/deadletter"
 	"github.com/stagebus/stagebus/eventsvc/memory"
+	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/subscribers/audit"
 )
@@ -53,6 +54,7 @@ func startPlatform(t *testing.T, yaml string, conn ...string) platform {
 		database.Module,
 		eventsvc.Module,
 		memory.Module,
+		sqlbus.Module,
 		deadletter.Module,
 		auth.Module,
 		audit.Module,

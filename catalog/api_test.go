@@ -24,6 +24,7 @@ import (
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/deadletter"
 	"github.com/stagebus/stagebus/eventsvc/memory"
+	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/httpserver/httpservertest"
 )
@@ -69,7 +70,7 @@ func startCatalog(t *testing.T, yaml string, extra ...fx.Option) catalogApp {
 		fx.Supply(configtest.Tree(t, "backend:\n  listen:\n    port: 0\n  database:\n    connection: ':memory:'\n"+yaml)),
 		config.Module, fx.Supply(zerolog.Nop()),
 		httpserver.Module, httpservertest.Module(httpservertest.User("user:default/ada", true)),
-		database.Module, eventsvc.Module, memory.Module, deadletter.Module, catalog.Module,
+		database.Module, eventsvc.Module, memory.Module, sqlbus.Module, deadletter.Module, catalog.Module,
 		fx.Provide(catalog.AsReader(func() catalog.Reader {
 			return staticReader{"https://git.example/acme/artist-web/blob/main/catalog-info.yaml": catalogInfo,
 				"https://git.example/acme/bad/blob/main/catalog-info.yaml": "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: Bad_Name!\n"}

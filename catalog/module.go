@@ -21,7 +21,7 @@ type Params struct {
 	fx.In
 	Lifecycle  fx.Lifecycle
 	DB         *database.DB
-	Publisher  eventsvc.Publisher
+	Publisher  eventsvc.TxPublisher
 	Logger     zerolog.Logger
 	Locations  LocationsConfig
 	Extensions []ModelExtension      `group:"catalog.model"`

@@ -16,7 +16,6 @@ import (
 
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
-	"github.com/stagebus/stagebus/internal/background"
 )
 
 // Topics of the change stream.
@@ -133,17 +132,19 @@ type Result struct {
 	Invalid []error
 }
 
-// Store keeps the catalog in the database and publishes its changes.
+// Store keeps the catalog in the database and publishes its changes in the same
+// transaction (through the bus's outbox): a change is committed with its events or not at
+// all, and an outage of the bus delays the events without losing them.
 type Store struct {
 	db    *database.DB
-	pub   eventsvc.Publisher
+	pub   eventsvc.TxPublisher
 	model Model
 	log   zerolog.Logger
 	now   func() time.Time
 }
 
-// NewStore returns a store on db that publishes changes with pub.
-func NewStore(db *database.DB, pub eventsvc.Publisher, model Model, log zerolog.Logger) *Store {
+// NewStore returns a store on db that publishes changes with pub, in its transactions.
+func NewStore(db *database.DB, pub eventsvc.TxPublisher, model Model, log zerolog.Logger) *Store {
 	return &Store{db: db, pub: pub, model: model, log: log, now: time.Now}
 }
 
@@ -187,8 +188,7 @@ type existing struct {
 	provider, uid, etag string
 }
 
-// ApplyMutation applies a provider's mutation in one transaction and then publishes the
-// changes. Entities that fail validation are reported in Result.Invalid and skipped; an
+// ApplyMutation applies a provider's mutation and publishes its changes in one transaction. Entities that fail validation are reported in Result.Invalid and skipped; an
 // entity owned by another provider is reported in Result.Conflicts and left alone.
 func (s *Store) ApplyMutation(ctx context.Context, provider string, m Mutation) (Result, error) {
 	var res Result
@@ -207,12 +207,12 @@ func (s *Store) ApplyMutation(ctx context.Context, provider string, m Mutation) 
 		seen[p.ref] = true
 		incoming = append(incoming, p)
 	}
-	var upserted []Entity
-	var deleted []deletedEntity
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) ([]eventsvc.Event, error) {
+		var upserted []Entity
+		var deleted []deletedEntity
 		known, err := s.existing(ctx, tx, provider, m.Type == Full, incoming, m.Removed)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		now := s.now().UnixMilli()
 		keep := map[string]bool{}
@@ -232,7 +232,7 @@ func (s *Store) ApplyMutation(ctx context.Context, provider string, m Mutation) 
 				uid = uuid.NewString()
 			}
 			if err := s.write(ctx, tx, provider, uid, p, now, found); err != nil {
-				return err
+				return nil, err
 			}
 			e := p.entity
 			e.Metadata.UID, e.Metadata.Etag, e.Relations = uid, p.etag, p.relations
@@ -259,16 +259,16 @@ func (s *Store) ApplyMutation(ctx context.Context, provider string, m Mutation) 
 				}
 			}
 		default:
-			return fmt.Errorf("unknown mutation type %q", m.Type)
+			return nil, fmt.Errorf("unknown mutation type %q", m.Type)
 		}
 		for _, ref := range remove {
 			if err := s.remove(ctx, tx, ref); err != nil {
-				return err
+				return nil, err
 			}
 			deleted = append(deleted, deletedEntity{EntityRef: ref, UID: known[ref].uid})
 			res.Deleted = append(res.Deleted, ref)
 		}
-		return nil
+		return changeEvents(upserted, deleted)
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("catalog: apply %s mutation of %s: %w", m.Type, provider, err)
@@ -279,7 +279,6 @@ func (s *Store) ApplyMutation(ctx context.Context, provider string, m Mutation) 
 	for _, err := range res.Invalid {
 		s.log.Warn().Err(err).Str("provider", provider).Msg("entity refused")
 	}
-	s.publish(ctx, upserted, deleted)
 	return res, nil
 }
 
@@ -405,52 +404,50 @@ func (s *Store) remove(ctx context.Context, tx *sql.Tx, ref string) error {
 	return nil
 }
 
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// inTx runs fn in a transaction and stores the change events it returns in the same
+// transaction, last (see eventsvc.TxPublisher); after the commit it wakes their readers.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) ([]eventsvc.Event, error)) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
-	if err := fn(tx); err != nil {
+	events, err := fn(tx)
+	if err != nil {
 		return err
 	}
-	return tx.Commit()
-}
-
-// publish puts the changes on the change stream. The database is the record: a change that
-// cannot be published after a few tries is logged, and the next change of the entity
-// carries its whole state again. Each try runs even when ctx has ended (the change is
-// committed), but the waits between tries end with ctx: a handler or loop being stopped, or
-// a request whose caller left, does not wait for them.
-func (s *Store) publish(ctx context.Context, upserted []Entity, deleted []deletedEntity) {
-	send := func(e eventsvc.Event) {
-		var err error
-		for try := range 3 {
-			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			err = s.pub.Publish(pctx, e)
-			cancel()
-			if err == nil || errors.Is(err, eventsvc.ErrClosed) || try == 2 {
-				break
-			}
-			if background.Sleep(ctx, time.Duration(try+1)*100*time.Millisecond) != nil {
-				break
-			}
-		}
-		if err != nil {
-			s.log.Error().Err(err).Str("topic", e.Topic).Str("entity", e.Key).Msg("catalog change not published")
+	committed := func() {}
+	if len(events) > 0 {
+		if committed, err = s.pub.PublishTx(ctx, tx, events...); err != nil {
+			return fmt.Errorf("catalog: store the change events: %w", err)
 		}
 	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	committed()
+	return nil
+}
+
+// changeEvents are the events of the changes on the change stream: the upserted entities
+// whole, the deleted ones by ref and uid.
+func changeEvents(upserted []Entity, deleted []deletedEntity) ([]eventsvc.Event, error) {
+	events := make([]eventsvc.Event, 0, len(upserted)+len(deleted))
 	for _, e := range upserted {
 		body, err := json.Marshal(e)
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("catalog: encode the change of %s: %w", e.Ref(), err)
 		}
-		send(eventsvc.Event{Topic: TopicEntityUpserted, Key: e.Ref().String(), Payload: body, Metadata: map[string]string{"entity_ref": e.Ref().String(), "content-type": "application/json"}})
+		events = append(events, eventsvc.Event{Topic: TopicEntityUpserted, Key: e.Ref().String(), Payload: body, Metadata: map[string]string{"entity_ref": e.Ref().String(), "content-type": "application/json"}})
 	}
 	for _, d := range deleted {
-		body, _ := json.Marshal(d)
-		send(eventsvc.Event{Topic: TopicEntityDeleted, Key: d.EntityRef, Payload: body, Metadata: map[string]string{"entity_ref": d.EntityRef, "content-type": "application/json"}})
+		body, err := json.Marshal(d)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: encode the deletion of %s: %w", d.EntityRef, err)
+		}
+		events = append(events, eventsvc.Event{Topic: TopicEntityDeleted, Key: d.EntityRef, Payload: body, Metadata: map[string]string{"entity_ref": d.EntityRef, "content-type": "application/json"}})
 	}
+	return events, nil
 }
 
 // inList appends "($first, $first+1, …)" for values to prefix.
@@ -476,21 +473,19 @@ var ErrNotFound = errors.New("not found")
 // DeleteByUID removes an entity whatever its provider (a provider that still provides it
 // brings it back at its next full mutation, as in Backstage).
 func (s *Store) DeleteByUID(ctx context.Context, uid string) error {
-	var ref string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *sql.Tx) ([]eventsvc.Event, error) {
+		var ref string
 		if err := tx.QueryRowContext(ctx, `SELECT entity_ref FROM catalog_entities WHERE uid = $1`, uid).Scan(&ref); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return ErrNotFound
+				return nil, ErrNotFound
 			}
-			return err
+			return nil, err
 		}
-		return s.remove(ctx, tx, ref)
+		if err := s.remove(ctx, tx, ref); err != nil {
+			return nil, err
+		}
+		return changeEvents(nil, []deletedEntity{{EntityRef: ref, UID: uid}})
 	})
-	if err != nil {
-		return err
-	}
-	s.publish(ctx, nil, []deletedEntity{{EntityRef: ref, UID: uid}})
-	return nil
 }
 
 // LocationRefs returns the refs of a provider's entities whose location key starts with

@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -199,6 +200,10 @@ func TestStoreContract(t *testing.T) {
 type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, eventsvc.Event) error { return nil }
+
+func (nopPublisher) PublishTx(context.Context, *sql.Tx, ...eventsvc.Event) (func(), error) {
+	return func() {}, nil
+}
 
 func nopLog() zerolog.Logger { return zerolog.Nop() }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,17 +28,32 @@ import (
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/eventsvc/kafka"
 	"github.com/stagebus/stagebus/eventsvc/kafka/kafkatest"
+	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/providers/github"
 )
 
 // TestPushOnRealKafka: on a real broker, a signed GitHub push lands on <topicPrefix>github.push
-// with ce_id = the delivery id, as kcat reads it; with the broker stopped, ingestion answers
-// 503 with Retry-After.
+// with ce_id = the delivery id, as kcat reads it. With the broker stopped, ingestion through
+// the outbox (the default) answers 202 and the push reaches Kafka once the broker is back;
+// publishing straight to Kafka (events.kafka.outbox false) answers 503 with Retry-After.
 func TestPushOnRealKafka(t *testing.T) {
 	broker := kafkatest.Start(t)
 	kcat, err := exec.LookPath("kcat")
 	require.NoError(t, err, "scripts/services installs kcat")
+	tests := []struct {
+		name   string
+		outbox bool
+	}{
+		{"outbox", true},
+		{"direct", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { pushOnRealKafka(t, broker, kcat, tt.outbox) })
+	}
+}
+
+func pushOnRealKafka(t *testing.T, broker *kafkatest.Broker, kcat string, outbox bool) {
 	prefix := "e2e-" + uuid.NewString()[:8] + "."
 	const secret = "kafka-e2e-secret"
 	var srv *httpserver.Server
@@ -55,6 +71,7 @@ events:
     topicPrefix: `+prefix+`
     groupPrefix: `+prefix+`
     publishTimeout: 3s
+    outbox: `+strconv.FormatBool(outbox)+`
   http:
     topics: [github]
   modules:
@@ -62,7 +79,7 @@ events:
       webhookSecret: `+secret+`
 `)),
 		config.Module, fx.Supply(zerolog.Nop()), httpserver.Module, database.Module,
-		eventsvc.Module, kafka.Module, deadletter.Module, ingress.Module, github.Module,
+		eventsvc.Module, kafka.Module, sqlbus.Module, deadletter.Module, ingress.Module, github.Module,
 		fx.Populate(&srv),
 	)
 	app.RequireStart()
@@ -89,23 +106,35 @@ events:
 
 	// The ingress published github.push with github; read it with a Kafka client that is not
 	// ours.
-	var headers string
-	require.Eventually(t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, kcat, "-b", strings.Join(broker.Brokers, ","), "-C", "-t", prefix+"github.push",
-			"-o", "beginning", "-e", "-q", "-f", "%h\n").CombinedOutput()
-		headers = string(out)
-		return err == nil && strings.Contains(headers, "ce_id="+delivery)
-	}, 60*time.Second, 500*time.Millisecond, "github.push not found on Kafka: %s", headers)
-	require.Contains(t, headers, "ce_source=/stagebus/github.push")
-	require.Contains(t, headers, "ce_type=dev.stagebus.github.push")
+	onKafka := func(delivery string) {
+		t.Helper()
+		var headers string
+		require.Eventually(t, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, kcat, "-b", strings.Join(broker.Brokers, ","), "-C", "-t", prefix+"github.push",
+				"-o", "beginning", "-e", "-q", "-f", "%h\n").CombinedOutput()
+			headers = string(out)
+			return err == nil && strings.Contains(headers, "ce_id="+delivery)
+		}, 60*time.Second, 500*time.Millisecond, "github.push not found on Kafka: %s", headers)
+		require.Contains(t, headers, "ce_source=/stagebus/github.push")
+		require.Contains(t, headers, "ce_type=dev.stagebus.github.push")
+	}
+	onKafka(delivery)
 
 	broker.Pause()
 	defer broker.Resume()
 	start := time.Now()
-	w = post(uuid.NewString())
-	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
-	require.Equal(t, "5", w.Header().Get("Retry-After"))
-	t.Logf("503 after %s with the broker stopped", time.Since(start).Round(time.Millisecond))
+	during := uuid.NewString()
+	w = post(during)
+	if !outbox {
+		require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+		require.Equal(t, "5", w.Header().Get("Retry-After"))
+		t.Logf("503 after %s with the broker stopped", time.Since(start).Round(time.Millisecond))
+		return
+	}
+	require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+	t.Logf("202 after %s with the broker stopped", time.Since(start).Round(time.Millisecond))
+	broker.Resume()
+	onKafka(during)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/deadletter"
 	"github.com/stagebus/stagebus/eventsvc/memory"
+	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/subscribers/audit"
 )
@@ -73,6 +74,7 @@ func startApp(t *testing.T) app {
 		database.Module,
 		eventsvc.Module,
 		memory.Module,
+		sqlbus.Module,
 		deadletter.Module,
 		audit.Module,
 		fx.Populate(&a.srv, &a.svc, &a.db),

@@ -22,7 +22,7 @@ type writerIn struct {
 	Lifecycle  fx.Lifecycle
 	Store      *Store
 	Config     Config
-	Bus        eventsvc.Publisher
+	Bus        eventsvc.TxPublisher
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer `optional:"true"`
 }

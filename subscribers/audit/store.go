@@ -188,11 +188,16 @@ type Pending struct {
 // (12 parameters each, well under its limit).
 const insertChunk = 64
 
+// PublishTx stores the events of entries appended in tx, in the same transaction (see
+// eventsvc.TxPublisher): committed is called after the commit.
+type PublishTx func(tx *sql.Tx, entries []Entry) (committed func(), err error)
+
 // AppendBatch appends records at the end of the chain in one transaction, in order, and
 // returns the entries appended. Like [Store.Append] it is idempotent per message id: ids
-// already stored, or repeated within items, are skipped. Either every new row is committed
-// or none is.
-func (s *Store) AppendBatch(ctx context.Context, items []Pending) ([]Entry, error) {
+// already stored, or repeated within items, are skipped. When publish is not nil it stores
+// the appended entries' events in the same transaction, last. Either every new row (and its
+// event) is committed or none is.
+func (s *Store) AppendBatch(ctx context.Context, items []Pending, publish PublishTx) ([]Entry, error) {
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -252,9 +257,16 @@ func (s *Store) AppendBatch(ctx context.Context, items []Pending) ([]Entry, erro
 	if err := insertEntries(ctx, tx, s.db.Dialect(), entries); err != nil {
 		return nil, err
 	}
+	committed := func() {}
+	if publish != nil && len(entries) > 0 {
+		if committed, err = publish(tx, entries); err != nil {
+			return nil, fmt.Errorf("append audit records: store their events: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("append audit records: commit: %w", err)
 	}
+	committed()
 	return entries, nil
 }
 

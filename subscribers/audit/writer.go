@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -25,8 +26,9 @@ type WriterOptions struct {
 	// (default 5s).
 	CommitTimeout time.Duration
 	// Bus, when set, receives every committed row (records and aggregates) as an event on
-	// [Topic], after the commit.
-	Bus eventsvc.Publisher
+	// [Topic], stored in the row's transaction (through the bus's outbox): a row is never
+	// committed without its event, whatever the state of the bus.
+	Bus eventsvc.TxPublisher
 	// Registerer, when set, receives the writer's metrics.
 	Registerer prometheus.Registerer
 }
@@ -44,8 +46,8 @@ const anyValue = "*"
 // records of any event id once every other key is taken.
 const overflowEventID = "audit-overflow"
 
-// Writer appends audit records to the [Store] in batched transactions (group commit) and
-// then publishes the committed rows on the bus. It implements eventsvc.Publisher for the
+// Writer appends audit records to the [Store] in batched transactions (group commit), each
+// with the events that publish its rows on the bus. It implements eventsvc.Publisher for the
 // auth module: Publish returns once the record — or the aggregate record that counts it —
 // is committed, so a caller that answers only after Publish returns never answers for a
 // record that a crash can lose (unless Publish returned [ErrNotCommitted]).
@@ -89,7 +91,6 @@ type writerMetrics struct {
 	commits     prometheus.Counter
 	failures    prometheus.Counter
 	unconfirmed prometheus.Counter
-	publishErrs prometheus.Counter
 }
 
 // hardCapFactor × MaxBatch bounds the individual records of one batch, records that are not
@@ -144,14 +145,13 @@ func NewWriter(s *Store, log zerolog.Logger, opts WriterOptions) (*Writer, error
 			commits:     prometheus.NewCounter(prometheus.CounterOpts{Name: "stagebus_audit_commits_total", Help: "Audit log batches committed."}),
 			failures:    prometheus.NewCounter(prometheus.CounterOpts{Name: "stagebus_audit_commit_failures_total", Help: "Audit log batch commits that failed (and were retried)."}),
 			unconfirmed: prometheus.NewCounter(prometheus.CounterOpts{Name: "stagebus_audit_unconfirmed_total", Help: "Audit records whose caller stopped waiting before their commit."}),
-			publishErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "stagebus_audit_publish_failures_total", Help: "Committed audit rows whose publish on the bus failed."}),
 		},
 		wake: make(chan struct{}, 1),
 	}
 	w.m.rows.WithLabelValues("record")
 	w.m.rows.WithLabelValues("aggregate")
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{w.m.rows, w.m.aggregated, w.m.commits, w.m.failures, w.m.unconfirmed, w.m.publishErrs} {
+		for _, c := range []prometheus.Collector{w.m.rows, w.m.aggregated, w.m.commits, w.m.failures, w.m.unconfirmed} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("register audit writer metrics: %w", err)
 			}
@@ -360,12 +360,11 @@ func (w *Writer) commit(b *batch, stopping bool) {
 	backoff := 100 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		entries, err := w.store.AppendBatch(ctx, rows)
+		entries, err := w.store.AppendBatch(ctx, rows, w.publishTx(ctx))
 		cancel()
 		if err == nil {
 			w.count(b, entries)
 			close(b.done)
-			w.publish(entries)
 			return
 		}
 		w.m.failures.Inc()
@@ -387,13 +386,12 @@ func (w *Writer) commit(b *batch, stopping bool) {
 
 // commitOnce appends rows now (the synchronous path, before Start and after Stop).
 func (w *Writer) commitOnce(ctx context.Context, rows []Pending) error {
-	entries, err := w.store.AppendBatch(ctx, rows)
+	entries, err := w.store.AppendBatch(ctx, rows, w.publishTx(ctx))
 	if err != nil {
 		w.m.failures.Inc()
 		return err
 	}
 	w.count(nil, entries)
-	w.publish(entries)
 	return nil
 }
 
@@ -415,37 +413,21 @@ func (w *Writer) count(b *batch, entries []Entry) {
 	}
 }
 
-// publishers bounds the concurrent publishes of one batch's rows.
-const publishers = 32
-
-// publish sends the committed entries on the bus, concurrently so that a Kafka bus batches
-// them. A failure is counted and logged: the row is already in the log.
-func (w *Writer) publish(entries []Entry) {
-	if w.opts.Bus == nil || len(entries) == 0 {
-		return
+// publishTx returns how AppendBatch stores the appended rows' events on the bus, in its
+// transaction; nil without a bus.
+func (w *Writer) publishTx(ctx context.Context) PublishTx {
+	if w.opts.Bus == nil {
+		return nil
 	}
-	next := make(chan Entry)
-	var wg sync.WaitGroup
-	for range min(publishers, len(entries)) {
-		wg.Go(func() {
-			for e := range next {
-				key := e.Actor.ActorID
-				if key == "" {
-					key = e.Actor.IP
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err := w.opts.Bus.Publish(ctx, eventsvc.Event{ID: e.MessageID, Topic: Topic, Key: key, Payload: []byte(e.RawRecord), Time: e.Timestamp})
-				cancel()
-				if err != nil && !errors.Is(err, eventsvc.ErrClosed) {
-					w.m.publishErrs.Inc()
-					w.errs.Error().Err(err).Str("event_id", e.MessageID).Msg("cannot publish a committed audit record")
-				}
+	return func(tx *sql.Tx, entries []Entry) (func(), error) {
+		events := make([]eventsvc.Event, len(entries))
+		for i, e := range entries {
+			key := e.Actor.ActorID
+			if key == "" {
+				key = e.Actor.IP
 			}
-		})
+			events[i] = eventsvc.Event{ID: e.MessageID, Topic: Topic, Key: key, Payload: []byte(e.RawRecord), Time: e.Timestamp}
+		}
+		return w.opts.Bus.PublishTx(ctx, tx, events...)
 	}
-	for _, e := range entries {
-		next <- e
-	}
-	close(next)
-	wg.Wait()
 }

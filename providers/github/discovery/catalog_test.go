@@ -27,8 +27,10 @@ import (
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/deadletter"
+	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	"github.com/stagebus/stagebus/eventsvc/ingress"
 	"github.com/stagebus/stagebus/eventsvc/memory"
+	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/httpserver/httpservertest"
 	"github.com/stagebus/stagebus/providers/github"
@@ -156,7 +158,7 @@ catalog:
         host: github.test
 `)),
 		config.Module, fx.Supply(zerolog.Nop()), httpserver.Module, httpservertest.Module(httpservertest.User("user:default/ada", true)),
-		database.Module, eventsvc.Module, memory.Module, deadletter.Module, ingress.Module, catalog.Module, github.Module, discovery.Module,
+		database.Module, eventsvc.Module, memory.Module, sqlbus.Module, deadletter.Module, ingress.Module, catalog.Module, github.Module, discovery.Module,
 		fx.Populate(&s.srv, &svc),
 	)
 	app.RequireStart()
@@ -320,7 +322,7 @@ func TestFullSync(t *testing.T) {
 	db := databaseForTest(t)
 	model, err := catalog.NewModel(nil)
 	require.NoError(t, err)
-	store := catalog.NewStore(db, discard{}, model, zerolog.Nop())
+	store := catalog.NewStore(db, &eventsvctest.Recorder{}, model, zerolog.Nop())
 	var cfg discovery.ProviderConfig
 	cfg.SetDefaults()
 	cfg.Organization, cfg.Host = "acme", "github.test"
@@ -347,7 +349,3 @@ func TestFullSync(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, total, "a full sync removes what is gone")
 }
-
-type discard struct{}
-
-func (discard) Publish(context.Context, eventsvc.Event) error { return nil }
