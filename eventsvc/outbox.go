@@ -222,18 +222,3 @@ func (s *Service) PublishTx(ctx context.Context, tx *sql.Tx, events ...Event) (f
 		_ = s.published(batch, nil)
 	}, nil
 }
-
-// PublishDurably publishes events once they are stored durably: on the backend itself when
-// its publishes are (the SQL bus, Kafka with its outbox), else through the outbox — so that
-// an outage of a bus that is not durable (memory, Kafka without outbox) delays them without
-// losing them. Without either it is [Service.PublishBatch].
-func (s *Service) PublishDurably(ctx context.Context, events ...Event) error {
-	if _, ok := s.backend.(TxBackend); ok || s.outbox == nil {
-		return s.PublishBatch(ctx, events...)
-	}
-	batch, err := s.outgoing(ctx, events)
-	if err != nil || len(batch) == 0 {
-		return err
-	}
-	return s.published(batch, s.outbox.PublishBatch(ctx, batch))
-}

@@ -47,7 +47,7 @@ var ErrNotRunning = errors.New("subscription is not running in this process")
 // Service is the EventsService: Publish and subscriptions on the configured backend.
 type Service struct {
 	backend     Backend
-	outbox      Outbox // for PublishTx and PublishDurably on a backend that is not a TxBackend; may be nil
+	outbox      Outbox // for PublishTx on a backend that is not a TxBackend; may be nil
 	pub         message.Publisher
 	retry       RetryPolicy
 	deadLetters DeadLetterStore
@@ -70,8 +70,8 @@ type Options struct {
 	DeadLetters DeadLetterStore
 	Logger      zerolog.Logger
 	Registerer  prometheus.Registerer
-	// Outbox, when set, keeps the events of PublishTx and PublishDurably on a backend that
-	// cannot (memory, Kafka without its outbox) and relays them to it. Start starts it and
+	// Outbox, when set, keeps the events of PublishTx on a backend that cannot (memory,
+	// Kafka without its outbox) and relays them to it. Start starts it and
 	// Stop closes it.
 	Outbox Outbox
 	// Subscriptions are started by Start and stopped by Stop; see also [Service.Declare].

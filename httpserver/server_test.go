@@ -198,7 +198,10 @@ func TestReadiness(t *testing.T) {
 			return nil
 		}
 		return io.ErrUnexpectedEOF
-	}})
+	}}, health.Check{Name: "events", Check: func(context.Context) error { return nil },
+		Detail: func(context.Context) string { return "outbox: 3 messages waiting" }},
+		health.Check{Name: "quiet", Check: func(context.Context) error { return nil },
+			Detail: func(context.Context) string { return "" }})
 	w, _ := do(t, f.srv.Handler(), http.MethodGet, "/.backstage/health/v1/readiness", false)
 	require.Equal(t, http.StatusServiceUnavailable, w.Code, "not ready before Start")
 
@@ -207,11 +210,16 @@ func TestReadiness(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	details := map[string]any{"events": "outbox: 3 messages waiting"} // an empty detail is left out
+	w, body := do(t, f.srv.Handler(), http.MethodGet, "/.backstage/health/v1/readiness", false)
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Equal(t, details, body["details"])
 
 	healthy = false
-	w, body := do(t, f.srv.Handler(), http.MethodGet, "/.backstage/health/v1/readiness", false)
+	w, body = do(t, f.srv.Handler(), http.MethodGet, "/.backstage/health/v1/readiness", false)
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
 	require.Equal(t, map[string]any{"db": "unexpected EOF"}, body["checks"])
+	require.Equal(t, details, body["details"])
 
 	require.NoError(t, f.srv.Stop(context.Background()))
 	healthy = true
