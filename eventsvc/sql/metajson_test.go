@@ -46,3 +46,59 @@ func FuzzAppendMetadata(f *testing.F) {
 		}
 	})
 }
+
+func TestParseMetadata(t *testing.T) {
+	tests := []struct {
+		name    string
+		meta    string
+		want    message.Metadata
+		wantErr bool
+	}{
+		{name: "null", meta: "null", want: message.Metadata{}},
+		{name: "empty", meta: "{}", want: message.Metadata{}},
+		{name: "escapes", meta: `{"a\"b":"c\\d\u2028\n\ud83c\udf89","x":"<&>"}`, want: message.Metadata{`a"b`: "c\\d\u2028\n🎉", "x": "<&>"}},
+		{name: "last duplicate wins", meta: `{"k":"1","k":"2"}`, want: message.Metadata{"k": "2"}},
+		{name: "not a string", meta: `{"k":1}`, wantErr: true},
+		{name: "not an object", meta: `["k"]`, wantErr: true},
+		{name: "truncated", meta: `{"k":"v"`, wantErr: true},
+		{name: "invalid utf-8", meta: "{\"k\":\"\x81\"}", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseMetadata(tt.meta)
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// FuzzParseMetadata: what appendMetadata writes reads back as encoding/json reads it, and
+// any input parseMetadata accepts is read as encoding/json reads it.
+func FuzzParseMetadata(f *testing.F) {
+	f.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", `{"a":"\u00e9"}`)
+	f.Add("\xff", "\u2028<\x00>", `{"k":1}`)
+	f.Fuzz(func(t *testing.T, k, v, raw string) {
+		written := string(appendMetadata(nil, message.Metadata{k: v}))
+		for _, in := range []string{written, raw} {
+			got, err := parseMetadata(in)
+			if err != nil {
+				if in == written {
+					t.Fatalf("parseMetadata(%s): %v", in, err)
+				}
+				continue
+			}
+			var want message.Metadata
+			if err := json.Unmarshal([]byte(in), &want); err != nil {
+				t.Fatalf("parseMetadata accepted %q, which json.Unmarshal refuses: %v", in, err)
+			}
+			if want == nil {
+				want = message.Metadata{}
+			}
+			require.Equal(t, want, got, "input %q", in)
+		}
+	})
+}

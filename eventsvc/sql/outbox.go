@@ -3,7 +3,6 @@ package sqlbus
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -278,13 +277,12 @@ func (r *relay) read(ctx context.Context, acked int64) ([]eventsvc.Outgoing, int
 				return nil, 0, fmt.Errorf("message %d: payload: %w", seq, err)
 			}
 		}
+		md, err := parseMetadata(meta)
+		if err != nil {
+			return nil, 0, fmt.Errorf("message %d: %w", seq, err)
+		}
 		msg := message.NewMessage(id, payload)
-		if err := json.Unmarshal([]byte(meta), &msg.Metadata); err != nil {
-			return nil, 0, fmt.Errorf("message %d: metadata: %w", seq, err)
-		}
-		if msg.Metadata == nil {
-			msg.Metadata = message.Metadata{}
-		}
+		msg.Metadata = md
 		batch = append(batch, eventsvc.Outgoing{Topic: topic, Message: msg})
 		last = seq
 	}

@@ -3,7 +3,6 @@ package sqlbus
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -680,13 +679,12 @@ func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*m
 // newMessage makes the message of a row of partition p, carrying its sequence number and
 // partition for the acknowledgement.
 func newMessage(p int, seq int64, id string, payload []byte, meta string) (*message.Message, error) {
+	md, err := parseMetadata(meta)
+	if err != nil {
+		return nil, fmt.Errorf("message %d: %w", seq, err)
+	}
 	msg := message.NewMessage(id, payload)
-	if err := json.Unmarshal([]byte(meta), &msg.Metadata); err != nil {
-		return nil, fmt.Errorf("message %d: metadata: %w", seq, err)
-	}
-	if msg.Metadata == nil {
-		msg.Metadata = message.Metadata{}
-	}
+	msg.Metadata = md
 	msg.Metadata.Set(metaSeq, strconv.FormatInt(seq, 10))
 	msg.Metadata.Set(metaPart, strconv.Itoa(p))
 	return msg, nil
