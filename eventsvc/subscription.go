@@ -130,7 +130,7 @@ func (r *Running) start(concurrency int) error {
 	r.metrics = make(map[string]*subscriptionMetrics, len(r.sub.Topics))
 	for _, topic := range r.sub.Topics {
 		r.metrics[topic] = r.svc.metrics.forSubscription(topic, r.sub.ID)
-		ch, err := sb.Subscribe(subCtx, topic)
+		ch, err := sb.Subscribe(lanes.ConsumerSettles(subCtx), topic)
 		if err != nil {
 			cancel()
 			r.workers.Wait()
@@ -145,6 +145,7 @@ func (r *Running) start(concurrency int) error {
 					} else {
 						msg.Ack()
 					}
+					lanes.Settle(msg) // as promised to Subscribe
 				}
 			})
 		}
