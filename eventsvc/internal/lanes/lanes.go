@@ -18,8 +18,6 @@ const NackResendPause = 10 * time.Millisecond
 type Dispatcher struct {
 	keyMeta string
 	done    func(msg *message.Message)
-	base    context.Context // parent of the hand-overs' contexts; cancelled by Close
-	cancel  context.CancelFunc
 
 	mu          sync.Mutex
 	closed      bool
@@ -50,15 +48,62 @@ type lane struct {
 }
 
 // handover is one message handed to one member, until it is acked or nacked (settled),
-// taken back from a member that left before receiving it, or given up by Close.
+// taken back from a member that left before receiving it, or given up by Close. It is the
+// message's context meanwhile (one allocation per hand-over, where a cancellable context
+// with a value would be three and a registration with its parent): it carries no deadline
+// and no values but itself, and ends with the hand-over.
 type handover struct {
-	d      *Dispatcher
-	lane   int
-	msg    *message.Message
-	cancel context.CancelFunc // ends the message's context
+	d    *Dispatcher
+	lane int
+	msg  *message.Message
+
+	mu   sync.Mutex
+	done chan struct{} // made by the first Done
+	err  error         // context.Canceled once the hand-over ended
 }
 
 type handoverKey struct{}
+
+var _ context.Context = (*handover)(nil)
+
+func (h *handover) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (h *handover) Done() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done == nil {
+		h.done = make(chan struct{})
+		if h.err != nil {
+			close(h.done)
+		}
+	}
+	return h.done
+}
+
+func (h *handover) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+func (h *handover) Value(key any) any {
+	if key == (handoverKey{}) {
+		return h
+	}
+	return nil
+}
+
+// end ends the message's context.
+func (h *handover) end() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err == nil {
+		h.err = context.Canceled
+		if h.done != nil {
+			close(h.done)
+		}
+	}
+}
 
 // New starts a dispatcher with n lanes that reads keys from metadata keyMeta and hands messages
 // to its members' Output channels. done, when not nil, is called with every message once it was
@@ -66,14 +111,11 @@ type handoverKey struct{}
 // lane is handed over; it is called from the goroutine that settled the message (the
 // consumer's, see [Settle], or one waiting for the ack) and must not call the dispatcher.
 func New(n int, keyMeta string, done func(msg *message.Message)) *Dispatcher {
-	base, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{
 		lanes:   make([]lane, n),
 		idle:    make(chan struct{}),
 		keyMeta: keyMeta,
 		done:    done,
-		base:    base,
-		cancel:  cancel,
 	}
 }
 
@@ -103,7 +145,7 @@ func (d *Dispatcher) Leave(m *Member) {
 		}
 		d.members = append(d.members[:i:i], d.members[i+1:]...)
 		for _, h := range takeBack(m) {
-			h.cancel()
+			h.end()
 			l := &d.lanes[h.lane]
 			l.out, l.busy = nil, false
 			d.settledLocked()
@@ -195,13 +237,11 @@ func (d *Dispatcher) dispatchLocked(i int) {
 	m := d.members[i%len(d.members)]
 	msg := l.queue[0]
 	h := &handover{d: d, lane: i, msg: msg}
-	ctx, cancel := context.WithCancel(context.WithValue(d.base, handoverKey{}, h))
-	h.cancel = cancel
 	if !m.settles {
 		d.watchers.Add(1)
-		go d.watch(h, ctx)
+		go d.watch(h)
 	}
-	msg.SetContext(ctx)
+	msg.SetContext(h)
 	l.busy, l.out = true, h
 	d.outstanding++
 	m.out <- msg // never blocks: see Member.out
@@ -209,14 +249,14 @@ func (d *Dispatcher) dispatchLocked(i int) {
 
 // watch waits for the ack or nack of a message handed to a member whose consumer does not
 // call Settle.
-func (d *Dispatcher) watch(h *handover, ctx context.Context) {
+func (d *Dispatcher) watch(h *handover) {
 	defer d.watchers.Done()
 	select {
 	case <-h.msg.Acked():
 		d.settle(h, true)
 	case <-h.msg.Nacked():
 		d.settle(h, false)
-	case <-ctx.Done(): // taken back, or given up by Close
+	case <-h.Done(): // taken back, or given up by Close
 	}
 }
 
@@ -249,7 +289,7 @@ func (d *Dispatcher) settle(h *handover, acked bool) {
 		d.mu.Unlock()
 		return
 	}
-	h.cancel()
+	h.end()
 	l.out = nil
 	d.settledLocked()
 	if !acked {
@@ -297,10 +337,13 @@ func (d *Dispatcher) Close() {
 		if l.resend != nil {
 			l.resend.Stop()
 		}
-		l.out = nil
+		if l.out != nil {
+			l.out.end()
+			l.out = nil
+		}
 	}
 	for _, m := range d.members {
-		takeBack(m) // given up like the rest: their contexts end with d.base
+		takeBack(m) // given up like the rest
 	}
 	d.members = nil
 	if d.outstanding > 0 {
@@ -309,7 +352,6 @@ func (d *Dispatcher) Close() {
 		d.idle = make(chan struct{})
 	}
 	d.mu.Unlock()
-	d.cancel()
 	d.watchers.Wait()
 }
 
