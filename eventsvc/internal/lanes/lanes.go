@@ -264,8 +264,9 @@ func (d *Dispatcher) watch(h *handover) {
 // next message of its lane is handed over from this call (after done reported the ack), or,
 // after a nack, a fresh copy of msg after NackResendPause. A consumer whose Subscribe context
 // was marked with [ConsumerSettles] must call it once with every message it receives, after
-// acking or nacking it; for other messages it does nothing that a later call, or the
-// dispatcher's own wait for the ack, would not do.
+// acking or nacking it (until then, its lane waits). For a message of a member without the
+// mark it only settles sooner what the dispatcher's own wait would settle; for a message that
+// is neither acked nor nacked yet, or not handed over by lanes, it does nothing.
 func Settle(msg *message.Message) {
 	h, _ := msg.Context().Value(handoverKey{}).(*handover)
 	if h == nil || h.msg != msg {
@@ -276,7 +277,7 @@ func Settle(msg *message.Message) {
 		h.d.settle(h, true)
 	case <-msg.Nacked():
 		h.d.settle(h, false)
-	default: // neither yet: not the promised use; the ack or nack is awaited elsewhere
+	default: // neither yet
 	}
 }
 
