@@ -259,7 +259,7 @@ func (s *Service) Redeliver(subscription string, e Event, done func(error)) erro
 	}
 	go func() {
 		defer r.replays.Done()
-		done(r.process(e, nil))
+		done(r.process(e))
 	}()
 	return nil
 }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/rs/zerolog"
 	"go.uber.org/fx"
 
@@ -130,7 +130,7 @@ func (r *Running) start(concurrency int) error {
 	r.metrics = make(map[string]*subscriptionMetrics, len(r.sub.Topics))
 	for _, topic := range r.sub.Topics {
 		r.metrics[topic] = r.svc.metrics.forSubscription(topic, r.sub.ID)
-		ch, err := sb.Subscribe(subCtx, topic)
+		ch, err := sb.Subscribe(lanes.ConsumerSettles(subCtx), topic)
 		if err != nil {
 			cancel()
 			r.workers.Wait()
@@ -140,11 +140,12 @@ func (r *Running) start(concurrency int) error {
 		for range concurrency {
 			r.workers.Go(func() {
 				for msg := range ch {
-					if err := r.process(eventFromMessage(msg, topic), msg); err != nil {
+					if err := r.process(eventFromMessage(msg, topic)); err != nil {
 						msg.Nack()
 					} else {
 						msg.Ack()
 					}
+					lanes.Settle(msg) // as promised to Subscribe
 				}
 			})
 		}
@@ -182,7 +183,7 @@ func (r *Running) Close(ctx context.Context) error {
 // holding the event's key (topic and key) throughout, so that a replay and a live event with
 // the same key never run at once. It returns nil once the event is handled or dead-lettered (the backend then acks it), or
 // errStopping when the subscription stops first (the backend then nacks it).
-func (r *Running) process(ev Event, msg *message.Message) error {
+func (r *Running) process(ev Event) error {
 	select {
 	case <-r.stopping: // checked first: a select picks at random among ready cases
 		return errStopping
@@ -214,7 +215,7 @@ func (r *Running) process(ev Event, msg *message.Message) error {
 			m.retries.Inc()
 		}
 		start := time.Now()
-		err := r.call(ctx, ev, msg)
+		err := r.call(ctx, ev)
 		m.duration.Observe(time.Since(start).Seconds())
 		if err == nil {
 			m.delivered.Inc()
@@ -237,18 +238,15 @@ func (r *Running) process(ev Event, msg *message.Message) error {
 	}
 }
 
-// call runs the handler once, turning a panic into an error (Watermill's Recoverer).
-func (r *Running) call(ctx context.Context, ev Event, msg *message.Message) error {
-	h := middleware.Recoverer(func(*message.Message) ([]*message.Message, error) {
-		return nil, r.sub.Handler(ctx, ev)
-	})
-	_, err := h(msg)
-	var p middleware.RecoveredPanicError
-	if errors.As(err, &p) {
-		zerolog.Ctx(ctx).Error().Str("stack", p.Stacktrace).Msg("handler panicked")
-		return fmt.Errorf("panic: %v", p.V)
-	}
-	return err
+// call runs the handler once, turning a panic into an error (and a log line with the stack).
+func (r *Running) call(ctx context.Context, ev Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			zerolog.Ctx(ctx).Error().Str("stack", string(debug.Stack())).Msg("handler panicked")
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return r.sub.Handler(ctx, ev)
 }
 
 // deadLetter writes the event to the dead-letter store, trying again until it succeeds or the
@@ -293,12 +291,16 @@ func (r *Running) handlerContext(ev Event) (context.Context, *zerolog.Logger) {
 func NewHandlerContext(parent context.Context, ev Event, log zerolog.Logger) context.Context {
 	corr := ev.Metadata[MetaCorrelationID]
 	tp := childTraceparent(ev.Metadata[MetaTraceparent])
-	l := log.With().
-		Str("topic", ev.Topic).
-		Str("event_id", ev.ID).
-		Str("correlation_id", corr).
-		Str("trace_id", tp[3:35]).
-		Logger()
+	// A hook adds the fields to each line when it is written, so that a delivery whose
+	// handler logs nothing does not pay for encoding them.
+	l := log.Hook(eventFields{topic: ev.Topic, id: ev.ID, correlation: corr, traceID: tp[3:35]})
 	ctx := l.WithContext(parent)
 	return context.WithValue(ctx, eventContextKey{}, eventContext{event: &ev, correlation: corr, traceparent: tp})
+}
+
+// eventFields is the zerolog hook that adds an event's fields to a handler's log lines.
+type eventFields struct{ topic, id, correlation, traceID string }
+
+func (f eventFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str("topic", f.topic).Str("event_id", f.id).Str("correlation_id", f.correlation).Str("trace_id", f.traceID)
 }

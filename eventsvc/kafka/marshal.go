@@ -63,7 +63,13 @@ func toRecord(kafkaTopic, topic string, msg *message.Message) kafkago.Message {
 // fromRecord maps a Kafka record to a Watermill message; records without CloudEvents headers
 // (from other producers) get an id from their position.
 func fromRecord(rec kafkago.Message) *message.Message {
-	meta := make(message.Metadata, len(rec.Headers)+4)
+	n := 4 // key, time, partition, offset
+	for _, h := range rec.Headers {
+		if !strings.HasPrefix(h.Key, cePrefix) {
+			n++
+		}
+	}
+	meta := make(message.Metadata, n) // exact: a map of up to 8 is one small allocation
 	id := ""
 	at := rec.Time
 	for _, h := range rec.Headers {

@@ -111,7 +111,7 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		rd.recent = newRecentIDs(b.cfg.DedupWindow)
 	}
 	rd.lanes = lanes.New(lanesPerReader, eventsvc.MetaKeyHeader, rd.acked)
-	rd.member = rd.lanes.Join()
+	rd.member = rd.lanes.Join(lanes.Settles(ctx))
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	rd.stopFetch = stopFetch
 	rd.committer.Go(rd.commitLoop)

@@ -1,6 +1,9 @@
 package kafka
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // tracker follows, per partition, the offsets a reader has handed out and which of them were
 // acknowledged, to commit only offsets below which everything was acknowledged. Kafka offsets
@@ -12,11 +15,18 @@ type tracker struct {
 }
 
 type partitionState struct {
-	pending   []int64        // received, not yet passed by the watermark, in receive order
-	inFlight  map[int64]bool // received and not acknowledged
-	acked     map[int64]bool // acknowledged but not yet passed by the watermark
-	done      int64          // highest offset with everything received up to it acknowledged
-	committed int64          // highest offset committed (done of the last successful commit)
+	// pending are the offsets received and not yet passed by the watermark, in increasing
+	// order (a reader reads a partition in order and receive drops what it has seen), with
+	// whether each was acknowledged: pending[head:] are live.
+	pending   []pendingOffset
+	head      int
+	done      int64 // highest offset with everything received up to it acknowledged
+	committed int64 // highest offset committed (done of the last successful commit)
+}
+
+type pendingOffset struct {
+	offset int64
+	acked  bool
 }
 
 func newTracker() *tracker { return &tracker{partitions: map[int]*partitionState{}} }
@@ -24,10 +34,25 @@ func newTracker() *tracker { return &tracker{partitions: map[int]*partitionState
 func (t *tracker) state(p int) *partitionState {
 	s := t.partitions[p]
 	if s == nil {
-		s = &partitionState{inFlight: map[int64]bool{}, acked: map[int64]bool{}, done: -1, committed: -1}
+		s = &partitionState{done: -1, committed: -1}
 		t.partitions[p] = s
 	}
 	return s
+}
+
+// find returns the index in s.pending of offset o, or false.
+func (s *partitionState) find(o int64) (int, bool) {
+	live := s.pending[s.head:]
+	i, ok := slices.BinarySearchFunc(live, o, func(e pendingOffset, o int64) int {
+		switch {
+		case e.offset < o:
+			return -1
+		case e.offset > o:
+			return 1
+		}
+		return 0
+	})
+	return s.head + i, ok
 }
 
 // receive records a fetched offset. It returns false for an offset that is done already or
@@ -37,11 +62,17 @@ func (t *tracker) receive(p int, o int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.state(p)
-	if o <= s.done || s.inFlight[o] || s.acked[o] {
+	if o <= s.done {
 		return false
 	}
-	s.inFlight[o] = true
-	s.pending = append(s.pending, o)
+	if n := len(s.pending); n > s.head && o <= s.pending[n-1].offset {
+		return false // in flight or acknowledged: offsets of a partition are read in order
+	}
+	if s.head > 0 && s.head*2 >= len(s.pending) { // reuse the passed prefix's room
+		s.pending = append(s.pending[:0], s.pending[s.head:]...)
+		s.head = 0
+	}
+	s.pending = append(s.pending, pendingOffset{offset: o})
 	return true
 }
 
@@ -49,19 +80,19 @@ func (t *tracker) receive(p int, o int64) bool {
 func (t *tracker) ack(p int, o int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := t.state(p)
-	if !s.inFlight[o] {
+	s := t.partitions[p]
+	if s == nil {
 		return false
 	}
-	delete(s.inFlight, o)
-	s.acked[o] = true
+	i, ok := s.find(o)
+	if !ok || s.pending[i].acked {
+		return false
+	}
+	s.pending[i].acked = true
 	moved := false
-	for len(s.pending) > 0 && s.acked[s.pending[0]] {
-		delete(s.acked, s.pending[0])
-		if s.pending[0] > s.done {
-			s.done = s.pending[0]
-		}
-		s.pending = s.pending[1:]
+	for s.head < len(s.pending) && s.pending[s.head].acked {
+		s.done = max(s.done, s.pending[s.head].offset)
+		s.head++
 		moved = true
 	}
 	return moved

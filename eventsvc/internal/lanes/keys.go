@@ -1,6 +1,9 @@
 package lanes
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Keys lets at most one holder at a time work on a key. A subscription takes a key for every
 // event it handles, live or replayed from the dead letters: the backend's lanes already hand
@@ -14,54 +17,81 @@ type Keys struct {
 }
 
 type keyLock struct {
-	held chan struct{} // a token is in it while the key is held
-	refs int           // holders and waiters
+	held    bool
+	waiters int
+	// handed carries the key from a release to one waiter (the key stays held meanwhile).
+	handed chan struct{}
 }
 
+// keyLocks recycles the locks of keys nobody holds any more: a busy subscription takes and
+// releases a key for every event.
+var keyLocks = sync.Pool{New: func() any { return &keyLock{handed: make(chan struct{}, 1)} }}
+
 // Acquire waits until the key is free and takes it, or returns false when stop closes
-// first. The caller calls release exactly once when it is done with the key. Waiters are not
-// served in any particular order.
+// first. The caller calls release exactly once when it is done with the key (further calls
+// do nothing). Waiters are not served in any particular order.
 func (k *Keys) Acquire(key string, stop <-chan struct{}) (release func(), ok bool) {
+	select {
+	case <-stop: // checked first: a closed stop wins over a free key
+		return nil, false
+	default:
+	}
 	k.mu.Lock()
 	if k.locks == nil {
 		k.locks = map[string]*keyLock{}
 	}
 	l := k.locks[key]
 	if l == nil {
-		l = &keyLock{held: make(chan struct{}, 1)}
+		l = keyLocks.Get().(*keyLock)
 		k.locks[key] = l
 	}
-	l.refs++
+	if !l.held {
+		l.held = true
+		k.mu.Unlock()
+		return k.releaser(key, l), true
+	}
+	l.waiters++
 	k.mu.Unlock()
 	select {
-	case <-stop: // checked first: a select picks at random among ready cases
-		k.unref(key, l)
+	case <-l.handed:
+		return k.releaser(key, l), true
+	case <-stop:
+	}
+	k.mu.Lock()
+	select {
+	case <-l.handed: // handed over just as stop closed: pass it on
+		k.mu.Unlock()
+		k.release(key, l)
 		return nil, false
 	default:
 	}
-	select {
-	case l.held <- struct{}{}:
-		var once sync.Once
-		return func() {
-			once.Do(func() {
-				<-l.held
-				k.unref(key, l)
-			})
-		}, true
-	case <-stop:
-		k.unref(key, l)
-		return nil, false
+	l.waiters--
+	k.mu.Unlock()
+	return nil, false
+}
+
+// releaser returns the release function of one holding of key.
+func (k *Keys) releaser(key string, l *keyLock) func() {
+	var released atomic.Bool
+	return func() {
+		if !released.Swap(true) {
+			k.release(key, l)
+		}
 	}
 }
 
-// unref forgets a holder or waiter, and the key once nobody holds or waits for it.
-func (k *Keys) unref(key string, l *keyLock) {
+// release hands the key to a waiter, or frees it.
+func (k *Keys) release(key string, l *keyLock) {
 	k.mu.Lock()
-	l.refs--
-	if l.refs == 0 {
-		delete(k.locks, key)
+	defer k.mu.Unlock()
+	if l.waiters > 0 {
+		l.waiters--
+		l.handed <- struct{}{} // never blocks: one hand-over at a time, taken by its waiter
+		return
 	}
-	k.mu.Unlock()
+	l.held = false
+	delete(k.locks, key)
+	keyLocks.Put(l)
 }
 
 // Len returns how many keys are held or waited for, for tests and metrics.

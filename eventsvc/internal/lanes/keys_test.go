@@ -1,6 +1,8 @@
 package lanes
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -70,6 +72,31 @@ func TestKeys(t *testing.T) {
 			}()
 			again()
 			<-other
+		}},
+		{"holders exclude each other while waiters give up", func(t *testing.T, k *Keys) {
+			var holders, most atomic.Int32
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range 50 {
+				wg.Go(func() {
+					for range 200 {
+						release, ok := k.Acquire("a", stop)
+						if !ok {
+							return
+						}
+						n := holders.Add(1)
+						for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+						}
+						holders.Add(-1)
+						release()
+					}
+					if i == 0 {
+						close(stop) // the others give up, some while a release hands them the key
+					}
+				})
+			}
+			wg.Wait()
+			require.Equal(t, int32(1), most.Load())
 		}},
 	}
 	for _, tt := range tests {

@@ -7,96 +7,167 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-
-	"github.com/stagebus/stagebus/internal/background"
 )
 
 // NackResendPause is how long a lane waits before handing a nacked message over again.
 const NackResendPause = 10 * time.Millisecond
 
-// Dispatcher owns the lanes of one subscriber or consumer group.
+// Dispatcher owns the lanes of one subscriber or consumer group. It runs no goroutine of its
+// own: a lane hands its next message over from whichever call frees it — Add for an idle
+// lane, the settling of the previous message (see [Settle]), a member joining or leaving.
 type Dispatcher struct {
-	lanes   []*lane
 	keyMeta string
 	done    func(msg *message.Message)
-	closing chan struct{}
-	base    context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
 
 	mu          sync.Mutex
+	closed      bool
+	lanes       []lane
 	members     []*Member
-	changed     chan struct{} // closed and replaced whenever members join or leave
 	outstanding int           // messages handed over and not yet acked or nacked
 	idle        chan struct{} // closed and replaced whenever outstanding drops to zero
+	watchers    sync.WaitGroup
 }
 
 // Member is one consumer of a dispatcher, with its own output channel.
 type Member struct {
+	// out holds at most one message per lane (a lane hands over one message at a time), so
+	// with room for every lane a hand-over never blocks.
 	out     chan *message.Message
-	left    chan struct{}
-	senders sync.WaitGroup
+	settles bool // its consumer calls Settle: no goroutine waits for its acks
 }
 
 // Output is the member's channel; it is closed by Leave.
 func (m *Member) Output() <-chan *message.Message { return m.out }
 
 type lane struct {
-	mu    sync.Mutex
-	queue []*message.Message
-	wake  chan struct{}
+	queue []*message.Message // queue[0] is the message handed over (or about to be) while busy
+	busy  bool               // queue[0] is handed over, awaiting its resend, or being reported done
+	out   *handover          // the hand-over of queue[0] not yet settled; nil when none
+	// resend hands a nacked queue[0] over again after NackResendPause.
+	resend *time.Timer
+}
+
+// handover is one message handed to one member, until it is acked or nacked (settled),
+// taken back from a member that left before receiving it, or given up by Close. It is the
+// message's context meanwhile (one allocation per hand-over, where a cancellable context
+// with a value would be three and a registration with its parent): it carries no deadline
+// and no values but itself, and ends with the hand-over.
+type handover struct {
+	d    *Dispatcher
+	lane int
+	msg  *message.Message
+
+	mu   sync.Mutex
+	done chan struct{} // made by the first Done
+	err  error         // context.Canceled once the hand-over ended
+}
+
+type handoverKey struct{}
+
+var _ context.Context = (*handover)(nil)
+
+func (h *handover) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (h *handover) Done() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done == nil {
+		h.done = make(chan struct{})
+		if h.err != nil {
+			close(h.done)
+		}
+	}
+	return h.done
+}
+
+func (h *handover) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+func (h *handover) Value(key any) any {
+	if key == (handoverKey{}) {
+		return h
+	}
+	return nil
+}
+
+// end ends the message's context.
+func (h *handover) end() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err == nil {
+		h.err = context.Canceled
+		if h.done != nil {
+			close(h.done)
+		}
+	}
 }
 
 // New starts a dispatcher with n lanes that reads keys from metadata keyMeta and hands messages
-// to the Output channel. done, when not nil, is called from the lane's goroutine with every
-// message once it was acked (a copy of the one added, when it was nacked before).
+// to its members' Output channels. done, when not nil, is called with every message once it was
+// acked (a copy of the one added, when it was nacked before), before the next message of its
+// lane is handed over; it is called from the goroutine that settled the message (the
+// consumer's, see [Settle], or one waiting for the ack) and must not call the dispatcher.
 func New(n int, keyMeta string, done func(msg *message.Message)) *Dispatcher {
-	base, cancel := context.WithCancel(context.Background())
-	d := &Dispatcher{
-		lanes:   make([]*lane, n),
-		changed: make(chan struct{}),
+	return &Dispatcher{
+		lanes:   make([]lane, n),
 		idle:    make(chan struct{}),
 		keyMeta: keyMeta,
 		done:    done,
-		closing: make(chan struct{}),
-		base:    base,
-		cancel:  cancel,
 	}
-	for i := range d.lanes {
-		l := &lane{wake: make(chan struct{}, 1)}
-		d.lanes[i] = l
-		d.wg.Add(1)
-		go d.run(i, l)
-	}
-	return d
 }
 
-// Join adds a member; lanes start handing messages to it.
-func (d *Dispatcher) Join() *Member {
-	m := &Member{out: make(chan *message.Message), left: make(chan struct{})}
+// Join adds a member; lanes start handing messages to it. settles tells that the member's
+// consumer calls [Settle] with every message it receives, once it acked or nacked it: the
+// dispatcher then learns of the ack in that call. Otherwise a goroutine per hand-over waits
+// for the ack or nack.
+func (d *Dispatcher) Join(settles bool) *Member {
+	m := &Member{out: make(chan *message.Message, len(d.lanes)), settles: settles}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.members = append(d.members, m)
-	d.notifyLocked()
-	d.mu.Unlock()
+	d.dispatchAllLocked()
 	return m
 }
 
-// Leave removes a member: no lane hands it anything more, and its channel is closed. Messages
-// it holds unacknowledged stay with it; their lanes wait for the ack or nack.
+// Leave removes a member: no lane hands it anything more, messages in its channel that its
+// consumer has not received yet go back to their lanes (for the other members), and the
+// channel is closed. Messages its consumer holds unacknowledged stay with it; their lanes
+// wait for the ack or nack.
 func (d *Dispatcher) Leave(m *Member) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	for i, x := range d.members {
-		if x == m {
-			d.members = append(d.members[:i:i], d.members[i+1:]...)
-			close(m.left)
-			d.notifyLocked()
-			d.mu.Unlock()
-			m.senders.Wait()
+		if x != m {
+			continue
+		}
+		d.members = append(d.members[:i:i], d.members[i+1:]...)
+		for _, h := range takeBack(m) {
+			h.end()
+			l := &d.lanes[h.lane]
+			l.out, l.busy = nil, false
+			d.settledLocked()
+		}
+		d.dispatchAllLocked()
+		return
+	}
+}
+
+// takeBack closes m's channel and returns the hand-overs its consumer had not received yet.
+// The dispatcher's lock is held: no lane hands m anything meanwhile.
+func takeBack(m *Member) []*handover {
+	var hs []*handover
+	for {
+		select {
+		case msg := <-m.out:
+			hs = append(hs, msg.Context().Value(handoverKey{}).(*handover))
+		default:
 			close(m.out)
-			return
+			return hs
 		}
 	}
-	d.mu.Unlock()
 }
 
 // WaitIdle returns once no handed-over message awaits its ack or nack, or when stop closes.
@@ -116,33 +187,13 @@ func (d *Dispatcher) WaitIdle(stop <-chan struct{}) {
 	}
 }
 
-// settled records the end of a hand-over.
-func (d *Dispatcher) settled() {
-	d.mu.Lock()
+// settledLocked records the end of a hand-over.
+func (d *Dispatcher) settledLocked() {
 	d.outstanding--
 	if d.outstanding == 0 {
 		close(d.idle)
 		d.idle = make(chan struct{})
 	}
-	d.mu.Unlock()
-}
-
-func (d *Dispatcher) notifyLocked() {
-	close(d.changed)
-	d.changed = make(chan struct{})
-}
-
-// pick returns the member that lane i hands to, registered as a sender; or nil and a channel
-// that is closed when the members change.
-func (d *Dispatcher) pick(i int) (*Member, <-chan struct{}) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.members) == 0 {
-		return nil, d.changed
-	}
-	m := d.members[i%len(d.members)]
-	m.senders.Add(1)
-	return m, nil
 }
 
 // Lane returns the index of the lane a key maps to.
@@ -155,16 +206,120 @@ func (d *Dispatcher) Lane(key string) int {
 	return int(h.Sum32() % uint32(len(d.lanes)))
 }
 
-// Add queues msg on its key's lane. It never blocks.
+// Add queues msg on its key's lane, and hands it over at once when the lane is idle and there
+// is a member. It never blocks.
 func (d *Dispatcher) Add(msg *message.Message) {
-	l := d.lanes[d.Lane(msg.Metadata.Get(d.keyMeta))]
-	l.mu.Lock()
-	l.queue = append(l.queue, msg)
-	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	i := d.Lane(msg.Metadata.Get(d.keyMeta))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
 	}
+	l := &d.lanes[i]
+	l.queue = append(l.queue, msg)
+	d.dispatchLocked(i)
+}
+
+// dispatchAllLocked hands over the head of every idle lane.
+func (d *Dispatcher) dispatchAllLocked() {
+	for i := range d.lanes {
+		d.dispatchLocked(i)
+	}
+}
+
+// dispatchLocked hands lane i's head over to the lane's member (lane i to member i mod n) if
+// the lane is idle, has a message and there is a member.
+func (d *Dispatcher) dispatchLocked(i int) {
+	l := &d.lanes[i]
+	if d.closed || l.busy || len(l.queue) == 0 || len(d.members) == 0 {
+		return
+	}
+	m := d.members[i%len(d.members)]
+	msg := l.queue[0]
+	h := &handover{d: d, lane: i, msg: msg}
+	if !m.settles {
+		d.watchers.Add(1)
+		go d.watch(h)
+	}
+	msg.SetContext(h)
+	l.busy, l.out = true, h
+	d.outstanding++
+	m.out <- msg // never blocks: see Member.out
+}
+
+// watch waits for the ack or nack of a message handed to a member whose consumer does not
+// call Settle.
+func (d *Dispatcher) watch(h *handover) {
+	defer d.watchers.Done()
+	select {
+	case <-h.msg.Acked():
+		d.settle(h, true)
+	case <-h.msg.Nacked():
+		d.settle(h, false)
+	case <-h.Done(): // taken back, or given up by Close
+	}
+}
+
+// Settle tells the dispatcher that handed msg over that its consumer acked or nacked it: the
+// next message of its lane is handed over from this call (after done reported the ack), or,
+// after a nack, a fresh copy of msg after NackResendPause. A consumer whose Subscribe context
+// was marked with [ConsumerSettles] must call it once with every message it receives, after
+// acking or nacking it (until then, its lane waits). For a message of a member without the
+// mark it only settles sooner what the dispatcher's own wait would settle; for a message that
+// is neither acked nor nacked yet, or not handed over by lanes, it does nothing.
+func Settle(msg *message.Message) {
+	h, _ := msg.Context().Value(handoverKey{}).(*handover)
+	if h == nil || h.msg != msg {
+		return
+	}
+	select {
+	case <-msg.Acked():
+		h.d.settle(h, true)
+	case <-msg.Nacked():
+		h.d.settle(h, false)
+	default: // neither yet
+	}
+}
+
+// settle ends hand-over h, acked or nacked, unless it ended already (settled before, taken
+// back, or given up by Close).
+func (d *Dispatcher) settle(h *handover, acked bool) {
+	d.mu.Lock()
+	l := &d.lanes[h.lane]
+	if d.closed || l.out != h {
+		d.mu.Unlock()
+		return
+	}
+	h.end()
+	l.out = nil
+	d.settledLocked()
+	if !acked {
+		// Redeliver a fresh copy: a Watermill message is acked or nacked once.
+		l.queue[0] = h.msg.Copy()
+		l.resend = time.AfterFunc(NackResendPause, func() { d.resend(h.lane) })
+		d.mu.Unlock()
+		return
+	}
+	l.queue[0] = nil
+	l.queue = l.queue[1:]
+	d.mu.Unlock()
+	if d.done != nil {
+		d.done(h.msg) // before the lane's next hand-over: the lane stays busy meanwhile
+	}
+	d.mu.Lock()
+	l.busy = false
+	d.dispatchLocked(h.lane)
+	d.mu.Unlock()
+}
+
+// resend hands lane i's nacked head over again.
+func (d *Dispatcher) resend(i int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := &d.lanes[i]
+	l.resend = nil
+	l.busy = false
+	d.dispatchLocked(i)
 }
 
 // Close stops the lanes and makes every remaining member leave. Messages not yet handed over
@@ -172,121 +327,42 @@ func (d *Dispatcher) Add(msg *message.Message) {
 // context is cancelled and a later ack is not reported to done. Callers that need those acks
 // (the Kafka backend, to commit them) let their consumers finish before closing.
 func (d *Dispatcher) Close() {
-	select {
-	case <-d.closing:
-		return
-	default:
-	}
-	close(d.closing)
-	d.cancel()
-	d.wg.Wait()
 	d.mu.Lock()
-	members := append([]*Member(nil), d.members...)
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	for i := range d.lanes {
+		l := &d.lanes[i]
+		if l.resend != nil {
+			l.resend.Stop()
+		}
+		if l.out != nil {
+			l.out.end()
+			l.out = nil
+		}
+	}
+	for _, m := range d.members {
+		takeBack(m) // given up like the rest
+	}
+	d.members = nil
+	if d.outstanding > 0 {
+		d.outstanding = 0
+		close(d.idle)
+		d.idle = make(chan struct{})
+	}
 	d.mu.Unlock()
-	for _, m := range members {
-		d.Leave(m)
-	}
-}
-
-// handOver sends msg to lane i's member, waiting for one to join or to change; false when the
-// dispatcher closes first.
-func (d *Dispatcher) handOver(i int, msg *message.Message) bool {
-	for {
-		m, changed := d.pick(i)
-		if m == nil {
-			select {
-			case <-changed:
-				continue
-			case <-d.closing:
-				return false
-			}
-		}
-		select {
-		case m.out <- msg:
-			d.mu.Lock()
-			d.outstanding++
-			d.mu.Unlock()
-			m.senders.Done()
-			return true
-		case <-m.left:
-			m.senders.Done()
-		case <-d.closing:
-			m.senders.Done()
-			return false
-		}
-	}
+	d.watchers.Wait()
 }
 
 // Pending returns the number of queued messages not yet acked, for tests and metrics.
 func (d *Dispatcher) Pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	n := 0
-	for _, l := range d.lanes {
-		l.mu.Lock()
-		n += len(l.queue)
-		l.mu.Unlock()
+	for i := range d.lanes {
+		n += len(d.lanes[i].queue)
 	}
 	return n
-}
-
-func (d *Dispatcher) run(i int, l *lane) {
-	defer d.wg.Done()
-	for {
-		l.mu.Lock()
-		var msg *message.Message
-		if len(l.queue) > 0 {
-			msg = l.queue[0]
-		}
-		l.mu.Unlock()
-		if msg == nil {
-			select {
-			case <-l.wake:
-				continue
-			case <-d.closing:
-				return
-			}
-		}
-		acked, ok := d.deliver(i, msg)
-		if !ok {
-			return
-		}
-		l.mu.Lock()
-		l.queue[0] = nil
-		l.queue = l.queue[1:]
-		l.mu.Unlock()
-		if d.done != nil {
-			d.done(acked)
-		}
-	}
-}
-
-// deliver hands msg over until it is acked and returns the acked message (a copy of msg when
-// it was nacked before); false when the dispatcher closes first. Each hand-over gets a
-// context that is cancelled once the message is acked or nacked, or given up.
-func (d *Dispatcher) deliver(i int, msg *message.Message) (*message.Message, bool) {
-	for {
-		ctx, cancel := context.WithCancel(d.base)
-		msg.SetContext(ctx)
-		if !d.handOver(i, msg) {
-			cancel()
-			return nil, false
-		}
-		select {
-		case <-msg.Acked():
-			cancel()
-			d.settled()
-			return msg, true
-		case <-msg.Nacked():
-			cancel()
-			d.settled()
-		case <-d.closing:
-			cancel()
-			d.settled()
-			return nil, false
-		}
-		// Redeliver a fresh copy: a Watermill message is acked or nacked once.
-		msg = msg.Copy()
-		if background.Sleep(d.base, NackResendPause) != nil { // d.base ends when the dispatcher closes
-			return nil, false
-		}
-	}
 }

@@ -21,10 +21,33 @@ func msg(id, key string) *message.Message {
 	return m
 }
 
+// mode is how a member's consumer reports acks and nacks: on the message alone (a goroutine
+// of the dispatcher waits for them), or also through Settle.
+type mode struct {
+	name    string
+	settles bool
+}
+
+func (md mode) ack(m *message.Message)  { m.Ack(); md.settle(m) }
+func (md mode) nack(m *message.Message) { m.Nack(); md.settle(m) }
+
+func (md mode) settle(m *message.Message) {
+	if md.settles {
+		Settle(m)
+	}
+}
+
+// eachMode runs test for a member of either mode.
+func eachMode(t *testing.T, test func(t *testing.T, md mode)) {
+	for _, md := range []mode{{name: "watched"}, {name: "settled", settles: true}} {
+		t.Run(md.name, func(t *testing.T) { test(t, md) })
+	}
+}
+
 // joined starts a dispatcher with one member.
-func joined(n int, done func(*message.Message)) (*Dispatcher, *Member) {
+func joined(md mode, n int, done func(*message.Message)) (*Dispatcher, *Member) {
 	d := New(n, keyMeta, done)
-	return d, d.Join()
+	return d, d.Join(md.settles)
 }
 
 func receive(t *testing.T, m *Member) *message.Message {
@@ -48,160 +71,224 @@ func nothing(t *testing.T, m *Member) {
 }
 
 func TestOneUnackedMessagePerKey(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	var mu sync.Mutex
-	var done []string
-	d, mem := joined(8, func(m *message.Message) { mu.Lock(); done = append(done, m.UUID); mu.Unlock() })
-	defer d.Close()
+	eachMode(t, func(t *testing.T, md mode) {
+		defer goleak.VerifyNone(t)
+		var mu sync.Mutex
+		var done []string
+		d, mem := joined(md, 8, func(m *message.Message) { mu.Lock(); done = append(done, m.UUID); mu.Unlock() })
+		defer d.Close()
 
-	d.Add(msg("a1", "a"))
-	d.Add(msg("a2", "a"))
-	first := receive(t, mem)
-	require.Equal(t, "a1", first.UUID)
-	nothing(t, mem) // a2 waits for a1's ack
+		d.Add(msg("a1", "a"))
+		d.Add(msg("a2", "a"))
+		first := receive(t, mem)
+		require.Equal(t, "a1", first.UUID)
+		nothing(t, mem) // a2 waits for a1's ack
 
-	other := "b"
-	for d.Lane(other) == d.Lane("a") {
-		other += "b"
-	}
-	d.Add(msg("b1", other))
-	require.Equal(t, "b1", receive(t, mem).UUID, "another lane is not blocked")
+		other := "b"
+		for d.Lane(other) == d.Lane("a") {
+			other += "b"
+		}
+		d.Add(msg("b1", other))
+		require.Equal(t, "b1", receive(t, mem).UUID, "another lane is not blocked")
 
-	first.Ack()
-	require.Equal(t, "a2", receive(t, mem).UUID)
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(done) == 1 && done[0] == "a1" }, time.Second, time.Millisecond)
+		md.ack(first)
+		require.Equal(t, "a2", receive(t, mem).UUID)
+		require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(done) == 1 && done[0] == "a1" }, time.Second, time.Millisecond)
+	})
 }
 
 func TestNackRedeliversBeforeLaterMessages(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	d, mem := joined(4, nil)
-	defer d.Close()
-	d.Add(msg("1", "k"))
-	d.Add(msg("2", "k"))
-	m := receive(t, mem)
-	ctx := m.Context()
-	m.Nack()
-	<-ctx.Done() // the hand-over's context ends with the nack
-	again := receive(t, mem)
-	require.Equal(t, "1", again.UUID)
-	require.NotSame(t, m, again, "a fresh copy, since a message is acked once")
-	again.Ack()
-	require.Equal(t, "2", receive(t, mem).UUID)
+	eachMode(t, func(t *testing.T, md mode) {
+		defer goleak.VerifyNone(t)
+		d, mem := joined(md, 4, nil)
+		defer d.Close()
+		d.Add(msg("1", "k"))
+		d.Add(msg("2", "k"))
+		m := receive(t, mem)
+		ctx := m.Context()
+		md.nack(m)
+		<-ctx.Done() // the hand-over's context ends with the nack
+		again := receive(t, mem)
+		require.Equal(t, "1", again.UUID)
+		require.NotSame(t, m, again, "a fresh copy, since a message is acked once")
+		md.ack(again)
+		require.Equal(t, "2", receive(t, mem).UUID)
+	})
 }
 
 func TestMessagesWithoutKeyShareOneOrder(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	d, mem := joined(16, nil)
-	defer d.Close()
-	for i := range 20 {
-		d.Add(msg(fmt.Sprint(i), ""))
-	}
-	for i := range 20 {
-		m := receive(t, mem)
-		require.Equal(t, fmt.Sprint(i), m.UUID)
-		m.Ack()
-	}
+	eachMode(t, func(t *testing.T, md mode) {
+		defer goleak.VerifyNone(t)
+		d, mem := joined(md, 16, nil)
+		defer d.Close()
+		for i := range 20 {
+			d.Add(msg(fmt.Sprint(i), ""))
+		}
+		for i := range 20 {
+			m := receive(t, mem)
+			require.Equal(t, fmt.Sprint(i), m.UUID)
+			md.ack(m)
+		}
+	})
 }
 
 func TestCloseGivesUpUnackedMessages(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	acked := make(chan string, 2)
-	d, mem := joined(2, func(m *message.Message) { acked <- m.UUID })
-	d.Add(msg("held", "k"))
-	d.Add(msg("queued", "k"))
-	m := receive(t, mem)
-	d.Close()
-	<-m.Context().Done()
-	_, open := <-mem.Output()
-	require.False(t, open, "output closed")
-	m.Ack()
-	select {
-	case id := <-acked:
-		t.Fatalf("ack of %s reported after Close", id)
-	case <-time.After(50 * time.Millisecond):
-	}
-	d.Close() // idempotent
+	eachMode(t, func(t *testing.T, md mode) {
+		defer goleak.VerifyNone(t)
+		acked := make(chan string, 2)
+		d, mem := joined(md, 2, func(m *message.Message) { acked <- m.UUID })
+		d.Add(msg("held", "k"))
+		d.Add(msg("queued", "k"))
+		m := receive(t, mem)
+		d.Close()
+		<-m.Context().Done()
+		_, open := <-mem.Output()
+		require.False(t, open, "output closed")
+		md.ack(m)
+		select {
+		case id := <-acked:
+			t.Fatalf("ack of %s reported after Close", id)
+		case <-time.After(50 * time.Millisecond):
+		}
+		d.Close() // idempotent
+	})
 }
 
 func TestMembersShareLanesWithoutSplittingAKey(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	d := New(8, keyMeta, nil)
-	defer d.Close()
-	a, b := d.Join(), d.Join()
-	for i := range 40 {
-		d.Add(msg(fmt.Sprint(i), fmt.Sprint("key-", i%8)))
-	}
-	got := map[*Member]int{}
-	keyOwner := map[string]*Member{}
-	for range 40 {
-		var m *message.Message
-		var who *Member
-		select {
-		case m = <-a.Output():
-			who = a
-		case m = <-b.Output():
-			who = b
-		case <-time.After(5 * time.Second):
-			t.Fatal("stalled")
+	eachMode(t, func(t *testing.T, md mode) {
+		defer goleak.VerifyNone(t)
+		d := New(8, keyMeta, nil)
+		defer d.Close()
+		a, b := d.Join(md.settles), d.Join(md.settles)
+		for i := range 40 {
+			d.Add(msg(fmt.Sprint(i), fmt.Sprint("key-", i%8)))
 		}
-		key := m.Metadata.Get(keyMeta)
-		if owner, ok := keyOwner[key]; ok {
-			require.Same(t, owner, who, "a key stays with one member while members are stable")
+		got := map[*Member]int{}
+		keyOwner := map[string]*Member{}
+		for range 40 {
+			var m *message.Message
+			var who *Member
+			select {
+			case m = <-a.Output():
+				who = a
+			case m = <-b.Output():
+				who = b
+			case <-time.After(5 * time.Second):
+				t.Fatal("stalled")
+			}
+			key := m.Metadata.Get(keyMeta)
+			if owner, ok := keyOwner[key]; ok {
+				require.Same(t, owner, who, "a key stays with one member while members are stable")
+			}
+			keyOwner[key] = who
+			got[who]++
+			md.ack(m)
 		}
-		keyOwner[key] = who
-		got[who]++
-		m.Ack()
-	}
-	require.Positive(t, got[a])
-	require.Positive(t, got[b])
+		require.Positive(t, got[a])
+		require.Positive(t, got[b])
+	})
 }
 
 func TestLeaveHandsLanesToTheOthers(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	d := New(1, keyMeta, nil)
-	defer d.Close()
-	a := d.Join()
-	d.Add(msg("1", ""))
-	first := receive(t, a)
-	b := d.Join()
-	d.Add(msg("2", ""))
-	nothing(t, b) // 2 waits for 1's ack, whoever holds it
-	d.Leave(a)
-	_, open := <-a.Output()
-	require.False(t, open)
-	first.Ack()
-	second := receive(t, b)
-	require.Equal(t, "2", second.UUID)
-	second.Ack()
-	d.Leave(b)
-	d.Add(msg("3", ""))
-	c := d.Join()
-	require.Equal(t, "3", receive(t, c).UUID, "a lane waits for a member when there is none")
+	eachMode(t, func(t *testing.T, md mode) {
+		defer goleak.VerifyNone(t)
+		d := New(1, keyMeta, nil)
+		defer d.Close()
+		a := d.Join(md.settles)
+		d.Add(msg("1", ""))
+		first := receive(t, a)
+		b := d.Join(md.settles)
+		d.Add(msg("2", ""))
+		nothing(t, b) // 2 waits for 1's ack, whoever holds it
+		d.Leave(a)
+		_, open := <-a.Output()
+		require.False(t, open)
+		md.ack(first)
+		second := receive(t, b)
+		require.Equal(t, "2", second.UUID)
+		md.ack(second)
+		d.Leave(b)
+		d.Add(msg("3", ""))
+		c := d.Join(md.settles)
+		require.Equal(t, "3", receive(t, c).UUID, "a lane waits for a member when there is none")
+	})
 }
 
 func TestWaitIdle(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	d, mem := joined(4, nil)
-	defer d.Close()
-	d.WaitIdle(nil) // nothing handed over
-	d.Add(msg("1", "a"))
-	m := receive(t, mem)
-	idle := make(chan struct{})
-	go func() { d.WaitIdle(nil); close(idle) }()
-	select {
-	case <-idle:
-		t.Fatal("idle while a message awaits its ack")
-	case <-time.After(50 * time.Millisecond):
+	eachMode(t, func(t *testing.T, md mode) {
+		defer goleak.VerifyNone(t)
+		d, mem := joined(md, 4, nil)
+		defer d.Close()
+		d.WaitIdle(nil) // nothing handed over
+		d.Add(msg("1", "a"))
+		m := receive(t, mem)
+		idle := make(chan struct{})
+		go func() { d.WaitIdle(nil); close(idle) }()
+		select {
+		case <-idle:
+			t.Fatal("idle while a message awaits its ack")
+		case <-time.After(50 * time.Millisecond):
+		}
+		md.ack(m)
+		select {
+		case <-idle:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not idle after the ack")
+		}
+		d.Add(msg("2", "a"))
+		receive(t, mem)
+		stop := make(chan struct{})
+		close(stop)
+		d.WaitIdle(stop) // returns at once when told to stop
+	})
+}
+
+func TestLeaveTakesBackWhatItsConsumerDidNotReceive(t *testing.T) {
+	eachMode(t, func(t *testing.T, md mode) {
+		defer goleak.VerifyNone(t)
+		d := New(2, keyMeta, nil)
+		defer d.Close()
+		a := d.Join(md.settles)
+		d.Add(msg("1", "k"))
+		d.Add(msg("2", "k"))
+		d.Leave(a) // 1 sat in a's channel, never received
+		_, open := <-a.Output()
+		require.False(t, open)
+		d.WaitIdle(nil) // nothing handed over any more
+		b := d.Join(md.settles)
+		first := receive(t, b)
+		require.Equal(t, "1", first.UUID, "the key's order holds across the hand-back")
+		md.ack(first)
+		require.Equal(t, "2", receive(t, b).UUID)
+	})
+}
+
+func TestSettle(t *testing.T) {
+	tests := []struct {
+		name   string
+		settle func(m *message.Message) // what the consumer does with the message it holds
+		done   []string                 // what done has seen afterwards
+	}{
+		{name: "acked", settle: func(m *message.Message) { m.Ack(); Settle(m) }, done: []string{"1"}},
+		{name: "acked, settled twice", settle: func(m *message.Message) { m.Ack(); Settle(m); Settle(m) }, done: []string{"1"}},
+		{name: "neither acked nor nacked", settle: Settle},
+		{name: "nacked", settle: func(m *message.Message) { m.Nack(); Settle(m) }},
 	}
-	m.Ack()
-	select {
-	case <-idle:
-	case <-time.After(5 * time.Second):
-		t.Fatal("not idle after the ack")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			var done []string
+			d := New(1, keyMeta, func(m *message.Message) { done = append(done, m.UUID) })
+			defer d.Close()
+			m := d.Join(true)
+			d.Add(msg("1", ""))
+			tt.settle(receive(t, m))
+			require.Equal(t, tt.done, done, "done is called within Settle")
+		})
 	}
-	d.Add(msg("2", "a"))
-	receive(t, mem)
-	stop := make(chan struct{})
-	close(stop)
-	d.WaitIdle(stop) // returns at once when told to stop
+	t.Run("a message that no lane handed over", func(t *testing.T) {
+		m := msg("x", "")
+		m.Ack()
+		Settle(m) // does nothing
+	})
 }

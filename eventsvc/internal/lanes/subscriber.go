@@ -33,7 +33,8 @@ func NewSubscriber(join JoinFunc) *Subscriber {
 var _ message.Subscriber = (*Subscriber)(nil)
 
 // Subscribe joins the group's dispatcher of topic. Messages are delivered per key lane; the
-// channel closes when ctx ends or the subscriber closes.
+// channel closes when ctx ends or the subscriber closes. A ctx marked with [ConsumerSettles]
+// joins as a member whose consumer calls [Settle].
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -44,7 +45,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if err != nil {
 		return nil, err
 	}
-	m := d.Join()
+	m := d.Join(Settles(ctx))
 	s.members.Go(func() {
 		aborted := false
 		select {
@@ -69,4 +70,20 @@ func (s *Subscriber) Close() error {
 	s.mu.Unlock()
 	s.members.Wait()
 	return nil
+}
+
+type settlesKey struct{}
+
+// ConsumerSettles marks the context of a Subscribe: its caller promises to call [Settle] once
+// with every message it receives from the channel, right after acking or nacking it, so that
+// the lanes learn of acks without a goroutine waiting for each. Subscribers built on lanes
+// honour the mark; others ignore it, which is harmless since Settle then does nothing.
+func ConsumerSettles(ctx context.Context) context.Context {
+	return context.WithValue(ctx, settlesKey{}, true)
+}
+
+// Settles reports whether ctx was marked with [ConsumerSettles].
+func Settles(ctx context.Context) bool {
+	v, _ := ctx.Value(settlesKey{}).(bool)
+	return v
 }
