@@ -176,10 +176,11 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// load sends signed GitHub pushes from its workers, each paced at sendEvery, to the instances
-// that are up until stop is closed, and remembers which deliveries were answered 202.
+// load sends signed GitHub pushes from its workers, each paced at every, to the instances that
+// are up until stop is closed, and remembers which deliveries were answered 202.
 type load struct {
 	prefix string // of every delivery id: the scenario's name
+	every  time.Duration
 	ports  []int
 	up     []atomic.Bool // whether instance i is up: workers send only to those (while any is)
 	next   atomic.Int64
@@ -194,8 +195,8 @@ type load struct {
 	ackedInOutage, refusedInOutage int
 }
 
-func newLoad(prefix string, ports []int) *load {
-	l := &load{prefix: prefix, ports: ports, up: make([]atomic.Bool, len(ports)), acked: map[string]bool{}, statuses: map[int]int{}}
+func newLoad(prefix string, every time.Duration, ports []int) *load {
+	l := &load{prefix: prefix, every: every, ports: ports, up: make([]atomic.Bool, len(ports)), acked: map[string]bool{}, statuses: map[int]int{}}
 	for i := range l.up {
 		l.up[i].Store(true)
 	}
@@ -221,7 +222,7 @@ func (l *load) run(stop <-chan struct{}) {
 		wg.Go(func() {
 			next := time.Now()
 			for {
-				next = next.Add(sendEvery)
+				next = next.Add(l.every)
 				select {
 				case <-stop:
 					return

@@ -219,7 +219,7 @@ func (sc scenario) run(t *testing.T) {
 		ports[i] = freePort(t)
 		d.instances = append(d.instances, startInstance(t, ports[i], d.bus))
 	}
-	d.load = newLoad(sc.name+"-"+randomHex(3), ports)
+	d.load = newLoad(sc.name+"-"+randomHex(3), sendEvery, ports)
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() { d.load.run(stop); close(done) }()
 	stopLoad := sync.OnceFunc(func() { close(stop); <-done })
