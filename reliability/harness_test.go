@@ -47,6 +47,9 @@ const (
 	handlerDelay = 20 * time.Millisecond
 	// drainLimit bounds the wait for the backlog to drain after the load stops.
 	drainLimit = 4 * time.Minute
+	// stallLimit ends that wait early when no acknowledged delivery was handled for that long
+	// (the rest were dead-lettered, or are lost).
+	stallLimit = time.Minute
 )
 
 // bus is how a scenario's instances carry events: the backend.database and events sections of
@@ -319,12 +322,14 @@ func deadLetters(t *testing.T, cfg database.Config) int {
 	return n
 }
 
-// waitHandled waits, up to drainLimit, until the recorder has handled each of ids, and
-// returns when that happened (or the deadline), the recorded deliveries and how many of ids
-// were never handled.
+// waitHandled waits until the recorder has handled each of ids — as long as it makes progress:
+// at most stallLimit without one more of them handled, and at most drainLimit in all — and
+// returns when that happened (or when it gave up), the recorded deliveries and how many of ids
+// were not handled.
 func waitHandled(t *testing.T, cfg database.Config, ids []string) (at time.Time, rec map[string]int, lost int) {
 	t.Helper()
 	deadline := time.Now().Add(drainLimit)
+	progress, last := time.Now(), len(ids)+1
 	for {
 		rec = recorded(t, cfg)
 		at, lost = time.Now(), 0
@@ -333,7 +338,10 @@ func waitHandled(t *testing.T, cfg database.Config, ids []string) (at time.Time,
 				lost++
 			}
 		}
-		if lost == 0 || at.After(deadline) {
+		if lost < last {
+			progress, last = at, lost
+		}
+		if lost == 0 || at.After(deadline) || at.Sub(progress) > stallLimit {
 			return at, rec, lost
 		}
 		time.Sleep(250 * time.Millisecond)
