@@ -293,9 +293,9 @@ func sendGitHub(port int, event, delivery string, body []byte) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// recorded reads the recorder's table of the github topic: how many times each event was
-// delivered and recorded.
-func recorded(t *testing.T, cfg database.Config) map[string]int {
+// recorded reads the recorder's table of the github topic, by event id: when each event was
+// first handled and how many times it was delivered and recorded.
+func recorded(t *testing.T, cfg database.Config) map[string]recorder.Recorded {
 	t.Helper()
 	db, err := database.Open(cfg, nil, zerolog.Nop())
 	require.NoError(t, err)
@@ -304,9 +304,9 @@ func recorded(t *testing.T, cfg database.Config) map[string]int {
 	defer cancel()
 	rows, err := recorder.New(db, 0).List(ctx, "github")
 	require.NoError(t, err)
-	out := make(map[string]int, len(rows))
+	out := make(map[string]recorder.Recorded, len(rows))
 	for _, r := range rows {
-		out[r.EventID] = r.Deliveries
+		out[r.EventID] = r
 	}
 	return out
 }
@@ -326,7 +326,7 @@ func deadLetters(t *testing.T, cfg database.Config) int {
 // at most stallLimit without one more of them handled, and at most drainLimit in all — and
 // returns when that happened (or when it gave up), the recorded deliveries and how many of ids
 // were not handled.
-func waitHandled(t *testing.T, cfg database.Config, ids []string) (at time.Time, rec map[string]int, lost int) {
+func waitHandled(t *testing.T, cfg database.Config, ids []string) (at time.Time, rec map[string]recorder.Recorded, lost int) {
 	t.Helper()
 	deadline := time.Now().Add(drainLimit)
 	progress, last := time.Now(), len(ids)+1
@@ -334,7 +334,7 @@ func waitHandled(t *testing.T, cfg database.Config, ids []string) (at time.Time,
 		rec = recorded(t, cfg)
 		at, lost = time.Now(), 0
 		for _, id := range ids {
-			if rec[id] == 0 {
+			if _, ok := rec[id]; !ok {
 				lost++
 			}
 		}

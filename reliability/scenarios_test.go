@@ -5,6 +5,8 @@ package reliability
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -111,6 +113,9 @@ func terminateStagebus(t *testing.T, d *deployment, _ timing) time.Time {
 	in := d.instances[0]
 	in.stop(t)
 	d.load.up[0].Store(false)
+	if log := in.stderr.String(); log != "" {
+		t.Logf("the stopped instance's warnings and errors:\n%s", log[max(0, len(log)-4000):])
+	}
 	in.start(t)
 	d.load.up[0].Store(true)
 	return time.Now()
@@ -232,6 +237,7 @@ func (sc scenario) run(t *testing.T) {
 	defer stopLoad()
 
 	time.Sleep(tm.warm)
+	begin := time.Now()
 	end := sc.fault(t, d, tm)
 	time.Sleep(tm.tail)
 	stopLoad()
@@ -242,10 +248,18 @@ func (sc scenario) run(t *testing.T) {
 		in.stop(t)
 	}
 	r := result{name: sc.name, sent: d.load.sent, acknowledged: len(acked), handled: len(acked) - lost, lost: lost, recovery: max(0, handledAt.Sub(end))}
-	for _, n := range rec {
-		r.duplicated += n - 1
+	var twice []string
+	for id, row := range rec {
+		if row.Deliveries > 1 {
+			r.duplicated += row.Deliveries - 1
+			twice = append(twice, fmt.Sprintf("%s first handled at %+.1fs", id, row.HandledAt.Sub(begin).Seconds()))
+		}
 	}
 	fmt.Println(r)
+	if len(twice) > 0 {
+		slices.Sort(twice)
+		t.Logf("%s: delivered more than once, first handled relative to the fault's start: %s", sc.name, strings.Join(twice[:min(len(twice), 20)], "; "))
+	}
 	dead := deadLetters(t, d.bus.db)
 	t.Logf("%s: answers by status (0: none) %v; during the outage 202: %d, 503: %d; dead letters: %d",
 		sc.name, d.load.statuses, d.load.ackedInOutage, d.load.refusedInOutage, dead)

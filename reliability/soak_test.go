@@ -70,8 +70,8 @@ func TestSoak(t *testing.T) {
 	handledAt, rec, lost := waitHandled(t, b.db, acked)
 	in.stop(t)
 	r := result{name: name, sent: l.sent, acknowledged: len(acked), handled: len(acked) - lost, lost: lost, recovery: max(0, handledAt.Sub(end))}
-	for _, n := range rec {
-		r.duplicated += n - 1
+	for _, row := range rec {
+		r.duplicated += row.Deliveries - 1
 	}
 	fmt.Println(r)
 	require.NotZero(t, r.acknowledged, "nothing was acknowledged")
