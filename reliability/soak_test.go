@@ -30,13 +30,14 @@ const (
 type sample struct {
 	at         time.Duration // since the load started
 	rssKB      int           // VmRSS
+	heapKB     int           // go_memstats_heap_inuse_bytes on /metrics, shown to tell the Go heap from the rest of RSS (the race detector's)
 	goroutines int           // go_goroutines on /metrics
 }
 
 // TestSoak runs one instance on the Kafka bus (events.kafka.outbox per -reliability.outbox)
 // under a steady load the recorder keeps up with for -reliability.soak (default 10m), samples
 // its resident memory (/proc/<pid>/status VmRSS) and goroutines (go_goroutines on /metrics)
-// every 30 s, prints them as a table and the scenario line, and requires that neither grew by
+// every 30 s, prints them as a table (with the Go heap in use, for information) and the scenario line, and requires that neither grew by
 // more than a quarter from the largest sample of the first half to the largest of the second
 // half, and that no acknowledged delivery was lost.
 func TestSoak(t *testing.T) {
@@ -53,7 +54,12 @@ func TestSoak(t *testing.T) {
 	start := time.Now()
 	var samples []sample
 	for {
-		samples = append(samples, sample{at: time.Since(start), rssKB: rssKB(t, in.cmd.Process.Pid), goroutines: int(in.metric(t, "go_goroutines"))})
+		samples = append(samples, sample{
+			at:         time.Since(start),
+			rssKB:      rssKB(t, in.cmd.Process.Pid),
+			heapKB:     int(in.metric(t, "go_memstats_heap_inuse_bytes") / 1024),
+			goroutines: int(in.metric(t, "go_goroutines")),
+		})
 		if time.Since(start) >= *soakFor {
 			break
 		}
@@ -62,9 +68,9 @@ func TestSoak(t *testing.T) {
 	stopLoad()
 	end := time.Now()
 
-	fmt.Printf("%-8s %10s %10s\n", "t", "rss_kb", "goroutines")
+	fmt.Printf("%-8s %10s %10s %10s\n", "t", "rss_kb", "heap_kb", "goroutines")
 	for _, s := range samples {
-		fmt.Printf("%-8s %10d %10d\n", s.at.Round(time.Second), s.rssKB, s.goroutines)
+		fmt.Printf("%-8s %10d %10d %10d\n", s.at.Round(time.Second), s.rssKB, s.heapKB, s.goroutines)
 	}
 	acked := l.ackedIDs()
 	handledAt, rec, lost := waitHandled(t, b.db, acked)
