@@ -178,7 +178,7 @@ type scenario struct {
 }
 
 // TestReliability is the reliability report: each scenario runs the real binary under load
-// (workers sending signed GitHub pushes, the recorder subscriber slower than they send),
+// (workers sending signed GitHub pushes as fast as the recorder subscriber handles them at best),
 // injects its fault, stops the load, waits for the backlog to drain, and prints one line
 //
 //	scenario=<name> sent=N acknowledged=N handled=N lost=N duplicated=N recovery_s=N
