@@ -4,7 +4,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST      := $(GO) test -race -count=1 -timeout 20m
 FUZZTIME    ?= 10s
 
-.PHONY: test check vet lint unit e2e e2e-run run bench fuzz
+.PHONY: test check vet lint unit e2e e2e-run run bench fuzz reliability reliability-short reliability-soak
 
 ## test: start the test services (PostgreSQL, Kafka), run vet, staticcheck and every test with
 ## the services' URLs exported, then stop what was started (KEEP_SERVICES=1 keeps them).
@@ -14,12 +14,13 @@ test:
 ## check: vet, staticcheck and the tests against whatever services the environment names.
 check: vet lint unit
 
-# -tags e2e: the end-to-end test is vetted and linted with everything else.
+# -tags e2e,reliability: the end-to-end and reliability tests are vetted and linted with
+# everything else (make test does not run them).
 vet:
-	$(GO) vet -tags e2e ./...
+	$(GO) vet -tags e2e,reliability ./...
 
 lint:
-	$(GO) run $(STATICCHECK) -tags e2e ./...
+	$(GO) run $(STATICCHECK) -tags e2e,reliability ./...
 
 unit:
 	$(GOTEST) ./...
@@ -33,6 +34,24 @@ e2e:
 
 e2e-run:
 	$(GO) test -race -count=1 -timeout 10m -tags e2e -v ./e2e/
+
+## reliability: the reliability report (docs/reliability.md), long versions: the real binary
+## under load, killed, stopped and starved of Kafka and PostgreSQL; one line per scenario. The
+## tests start a Kafka and a PostgreSQL of their own (never the shared ones). RELIABILITY_FLAGS
+## passes test flags, e.g. -reliability.outbox=false for Kafka's direct path.
+## reliability-short: the same scenarios with short outages (CI, a few minutes).
+## reliability-soak: one instance under steady load for 10 minutes; RSS and goroutines must level off.
+RELIABILITY       := $(GO) test -race -count=1 -tags reliability -v
+RELIABILITY_FLAGS ?=
+
+reliability:
+	$(RELIABILITY) -timeout 60m -run '^TestReliability$$' ./reliability/ -args -reliability.long $(RELIABILITY_FLAGS)
+
+reliability-short:
+	$(RELIABILITY) -timeout 20m -run '^TestReliability$$' ./reliability/ -args $(RELIABILITY_FLAGS)
+
+reliability-soak:
+	$(RELIABILITY) -timeout 30m -run '^TestSoak$$' ./reliability/ -args $(RELIABILITY_FLAGS)
 
 ## bench: the benchmarks whose figures docs/benchmarks.md records (not part of make test);
 ## the Kafka ones run against the real broker that scripts/services starts.

@@ -41,11 +41,17 @@ postgres_start() {
   chmod 755 "$STAGEBUS_SERVICES_DIR"
   as_pg "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; return 1; }
-  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+  pg_launch "$dir" "$port" || return 1
+  echo "$port" >"$dir/port"
+}
+
+# pg_launch DIR PORT starts the server of DIR/data on 127.0.0.1:PORT and waits until it answers.
+pg_launch() {
+  local dir=$1 port=$2
+  as_pg "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
     start >/dev/null ||
     { cat "$dir/server.log" >&2; return 1; }
-  echo "$port" >"$dir/port"
 }
 
 postgres_stop() {
@@ -60,4 +66,23 @@ postgres_env() {
   else
     echo "export PLATFORM_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:$(cat "$(pg_dir)/port")/postgres?sslmode=disable'"
   fi
+}
+
+# postgres_pause stops our server (pg_ctl fast shutdown: clients are disconnected, committed
+# data is kept) and keeps its data directory and port (scripts/services pause postgres).
+postgres_pause() {
+  local dir; dir=$(pg_dir)
+  [[ -f $dir/port ]] || { echo "postgres: no server of ours recorded in $dir" >&2; return 1; }
+  as_pg "$(pg_bin)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+  log "postgres: stopped; data and port 127.0.0.1:$(<"$dir/port") kept"
+}
+
+# postgres_resume starts the paused server again on the same port and data directory and waits
+# until it answers (scripts/services resume postgres).
+postgres_resume() {
+  local dir; dir=$(pg_dir)
+  [[ -f $dir/port ]] || { echo "postgres: no server of ours recorded in $dir" >&2; return 1; }
+  if postgres_running; then log "postgres: already running"; return 0; fi
+  pg_launch "$dir" "$(<"$dir/port")" || return 1
+  log "postgres: running again on 127.0.0.1:$(<"$dir/port")"
 }
