@@ -25,7 +25,10 @@ func (b BusName) Validate() error {
 // RetryPolicy is events.retry, and a subscription's own override: how often and how fast a
 // failing handler is tried again before its event is dead-lettered.
 type RetryPolicy struct {
-	// MaxAttempts counts every call of the handler, the first included (default 5).
+	// MaxAttempts counts every call of the handler, the first included (default 8: with the
+	// default intervals about 90 s of retries, at least 45 s with the jitter, so that a
+	// handler that needs the database outlasts a database restart or failover before its
+	// event is dead-lettered).
 	MaxAttempts int `yaml:"maxAttempts"`
 	// InitialInterval is the wait after the first failure (default 1s); it doubles after each
 	// further failure, with ±50% jitter.
@@ -34,9 +37,9 @@ type RetryPolicy struct {
 	MaxInterval time.Duration `yaml:"maxInterval"`
 }
 
-// SetDefaults: 5 attempts, 1s doubling to at most 30s.
+// SetDefaults: 8 attempts, 1s doubling to at most 30s.
 func (r *RetryPolicy) SetDefaults() {
-	*r = RetryPolicy{MaxAttempts: 5, InitialInterval: time.Second, MaxInterval: 30 * time.Second}
+	*r = RetryPolicy{MaxAttempts: 8, InitialInterval: time.Second, MaxInterval: 30 * time.Second}
 }
 
 // Validate checks the bounds.

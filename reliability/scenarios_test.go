@@ -23,10 +23,10 @@ type timing struct {
 	warm   time.Duration // load before the first fault, so that a backlog builds up
 	gap    time.Duration // load between two kills
 	outage time.Duration // how long the broker, or a killed instance of two, stays down
-	// dbOutage is how long PostgreSQL stays down. Short, it stays below the least time the
-	// default retry policy (events.retry: 5 attempts, waits of 1, 2, 4 and 8 s ±50%) gives a
-	// handler that needs the database, 7.5 s, so that CI does not depend on the jitter; long,
-	// it outlasts the policy.
+	// dbOutage is how long PostgreSQL stays down: 10 s short, 30 s long, both below the least
+	// time the default retry policy (events.retry: 8 attempts, waits of 1, 2, 4, 8, 16, 30 and
+	// 30 s ±50%) gives a handler that needs the database before it dead-letters the event,
+	// about 45 s.
 	dbOutage time.Duration
 	tail     time.Duration // load after the fault ended
 }
@@ -36,7 +36,7 @@ func phases() timing {
 	if *long {
 		return timing{warm: 10 * time.Second, gap: 10 * time.Second, outage: 30 * time.Second, dbOutage: 30 * time.Second, tail: 10 * time.Second}
 	}
-	return timing{warm: 3 * time.Second, gap: 2 * time.Second, outage: 10 * time.Second, dbOutage: 5 * time.Second, tail: 3 * time.Second}
+	return timing{warm: 3 * time.Second, gap: 2 * time.Second, outage: 10 * time.Second, dbOutage: 10 * time.Second, tail: 3 * time.Second}
 }
 
 // deployment is a scenario's running system: its instances on one bus, and the load.

@@ -66,6 +66,9 @@ type Recorded struct {
 	Deliveries int
 }
 
+// writeTimeout bounds the write of one record.
+const writeTimeout = 10 * time.Second
+
 // Recorder records handled events in the database.
 type Recorder struct {
 	db    *database.DB
@@ -77,13 +80,17 @@ func New(db *database.DB, delay time.Duration) *Recorder { return &Recorder{db: 
 
 // Handle records e: a new row, or one more delivery of a row already there. It waits the
 // handler delay first, or less when ctx ends (then it returns ctx's error and the bus delivers
-// the event again).
+// the event again). Once the wait is over, the write is not cut short by ctx (a stopping
+// subscription), within writeTimeout: a statement cancelled while it commits can have
+// committed, and reporting it failed would make the bus deliver a recorded event again.
 func (r *Recorder) Handle(ctx context.Context, e eventsvc.Event) error {
 	if r.delay > 0 {
 		if err := background.Sleep(ctx, r.delay); err != nil {
 			return err
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
 	_, err := r.db.ExecContext(ctx, `INSERT INTO recorded_events (topic, event_id, handled_at, deliveries) VALUES ($1, $2, $3, 1)
 		ON CONFLICT (topic, event_id) DO UPDATE SET deliveries = recorded_events.deliveries + 1`,
 		e.Topic, e.ID, time.Now().UnixMilli())
