@@ -60,7 +60,7 @@ type Outbox interface {
 
 // OutboxLag is what an outbox's relay has still to publish.
 type OutboxLag struct {
-	// Messages stored and not yet published.
+	// Messages stored and not yet published (a store may stop counting at a large bound).
 	Messages int64
 	// Oldest is the age of the oldest of them (zero when there are none).
 	Oldest time.Duration

@@ -299,7 +299,8 @@ func (r *relay) measureLag(ctx context.Context, acked int64) {
 	r.bus.metrics.lagSeconds.Set(lag.Oldest.Seconds())
 }
 
-// Lag reports the messages the relay has not published yet and the age of the oldest.
+// Lag reports the messages the relay has not published yet (up to a million) and the age of
+// the oldest.
 func (b *Bus) Lag(ctx context.Context) (eventsvc.OutboxLag, error) {
 	var acked int64
 	if err := b.db.QueryRowContext(ctx, `SELECT acked FROM bus_offsets WHERE grp = $1 AND topic = '' AND part = 0`, relayGroup).Scan(&acked); err != nil {
@@ -308,17 +309,29 @@ func (b *Bus) Lag(ctx context.Context) (eventsvc.OutboxLag, error) {
 	return b.lagAfter(ctx, acked)
 }
 
+// lagCountCap bounds the count of waiting messages, so that measuring a large backlog (for
+// a readiness probe, every second for the metrics) does not scan all of it.
+const lagCountCap = 1_000_000
+
+// lagAfter counts the messages after acked (up to lagCountCap) and measures the age of the
+// first, the oldest: sequence numbers follow the order of the commits.
 func (b *Bus) lagAfter(ctx context.Context, acked int64) (eventsvc.OutboxLag, error) {
-	var (
-		n      int64
-		oldest sql.NullInt64
-	)
-	if err := b.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM bus_messages WHERE seq > $1`, acked).Scan(&n, &oldest); err != nil {
+	var n int64
+	if err := b.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM bus_messages WHERE seq > $1 LIMIT $2) w`, acked, lagCountCap).Scan(&n); err != nil {
 		return eventsvc.OutboxLag{}, fmt.Errorf("events.sql: the relay's lag: %w", err)
 	}
 	lag := eventsvc.OutboxLag{Messages: n}
-	if oldest.Valid {
-		lag.Oldest = max(time.Since(time.Unix(0, oldest.Int64)), 0)
+	if n == 0 {
+		return lag, nil
+	}
+	var oldest int64
+	err := b.db.QueryRowContext(ctx, `SELECT created_at FROM bus_messages WHERE seq > $1 ORDER BY seq LIMIT 1`, acked).Scan(&oldest)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // relayed meanwhile
+	case err != nil:
+		return eventsvc.OutboxLag{}, fmt.Errorf("events.sql: the relay's lag: %w", err)
+	default:
+		lag.Oldest = max(time.Since(time.Unix(0, oldest)), 0)
 	}
 	return lag, nil
 }
