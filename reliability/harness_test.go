@@ -6,12 +6,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stagebus/stagebus/internal/webhooktest"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -233,7 +232,7 @@ func (l *load) run(stop <-chan struct{}) {
 				}
 				id := fmt.Sprintf("%s-%07d-w%d", l.prefix, l.next.Add(1), w)
 				body := fmt.Appendf(nil, `{"ref":"refs/heads/main","after":"%s","repository":{"full_name":"acme/repo-%d"}}`, id, w)
-				status, err := sendGitHub(l.target(w), "push", id, body)
+				status, err := webhooktest.SendGitHub(l.target(w), secret, "push", id, body)
 				inOutage := l.outage.Load()
 				l.mu.Lock()
 				l.sent++
@@ -267,30 +266,6 @@ func (l *load) ackedIDs() []string {
 		ids = append(ids, id)
 	}
 	return ids
-}
-
-// sendGitHub posts a GitHub webhook signed with secret; a status of 0 comes with the error of a
-// request that got no answer.
-func sendGitHub(port int, event, delivery string, body []byte) (int, error) {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/api/events/http/github", port), bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("X-GitHub-Event", event)
-	r.Header.Set("X-GitHub-Delivery", delivery)
-	r.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // recorded reads the recorder's table of the github topic, by event id: when each event was

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagebus/stagebus/internal/webhooktest"
+
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -84,7 +86,7 @@ func (l *crashLoad) run(stop <-chan struct{}, workers int) {
 				case <-time.After(time.Until(next)):
 				}
 				id := fmt.Sprintf("crash-%06d-w%d", l.next.Add(1), w)
-				status, err := sendGitHub(l.target(w), crashSecret, "push", id, crashBody(id))
+				status, err := webhooktest.SendGitHub(l.target(w), crashSecret, "push", id, crashBody(id))
 				l.mu.Lock()
 				l.sent++
 				switch {
@@ -285,7 +287,7 @@ func redeliverUnhandled(t *testing.T, port int, dbCfg database.Config, load *cra
 	unanswered = append(unanswered, load.unanswered[:min(len(load.unanswered), 5)]...)
 	load.mu.Unlock()
 	resend := func(id string) int {
-		status, err := sendGitHub(port, crashSecret, "push", id, crashBody(id))
+		status, err := webhooktest.SendGitHub(port, crashSecret, "push", id, crashBody(id))
 		require.NoError(t, err)
 		return status
 	}

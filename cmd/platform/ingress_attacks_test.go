@@ -3,13 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stagebus/stagebus/internal/webhooktest"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
@@ -33,33 +30,9 @@ const attackSecret = "attack-tests-webhook-secret-0123456789"
 // postGitHub sends a signed GitHub webhook to the binary at port and returns the status.
 func postGitHub(t *testing.T, port int, event, delivery string, body []byte) int {
 	t.Helper()
-	status, err := sendGitHub(port, attackSecret, event, delivery, body)
+	status, err := webhooktest.SendGitHub(port, attackSecret, event, delivery, body)
 	require.NoError(t, err)
 	return status
-}
-
-// sendGitHub sends a GitHub webhook signed with secret to the binary at port and returns the
-// status, or the error of a request that got no answer (the server was killed, say).
-func sendGitHub(port int, secret, event, delivery string, body []byte) (int, error) {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/api/events/http/github", port), bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("X-GitHub-Event", event)
-	r.Header.Set("X-GitHub-Delivery", delivery)
-	r.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // metricLines returns the lines of the binary's /metrics that start with prefix.
