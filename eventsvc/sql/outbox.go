@@ -86,10 +86,15 @@ func (b *Bus) PublishTx(ctx context.Context, tx *sql.Tx, batch []eventsvc.Outgoi
 type relay struct {
 	bus     *Bus
 	publish func(ctx context.Context, batch []eventsvc.Outgoing) error
-	ctx     context.Context
+	ctx     context.Context // ends when a stop has waited relayStopTimeout for a pass
 	cancel  context.CancelFunc
+	quit    chan struct{} // closed by stop: no new pass starts
 	done    chan struct{}
 }
+
+// relayStopTimeout bounds how long a stop waits for the pass in flight, so that what it
+// published is recorded as sent rather than published again by the next relay.
+const relayStopTimeout = 10 * time.Second
 
 // Relay starts publishing, with publish, every message stored after this point in the bus's
 // life as an outbox (the first Relay on a database starts after the messages already there:
@@ -104,7 +109,7 @@ func (b *Bus) Relay(publish func(ctx context.Context, batch []eventsvc.Outgoing)
 		SELECT $1, '', 0, COALESCE(MAX(seq), 0) FROM bus_messages WHERE true ON CONFLICT DO NOTHING`, relayGroup); err != nil {
 		return fmt.Errorf("events.sql: create the relay's offset: %w", err)
 	}
-	r := &relay{bus: b, publish: publish, done: make(chan struct{})}
+	r := &relay{bus: b, publish: publish, quit: make(chan struct{}), done: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	b.mu.Lock()
 	if b.relay != nil {
@@ -118,11 +123,18 @@ func (b *Bus) Relay(publish func(ctx context.Context, batch []eventsvc.Outgoing)
 	return nil
 }
 
-// stop ends the relay and waits for it; a pass in flight is abandoned (its messages are
-// published again by the next relay: at least once).
+// stop ends the relay and waits for it. A pass in flight finishes and records what it
+// published, within relayStopTimeout; beyond that it is abandoned, and its messages are
+// published again by the next relay (at least once).
 func (r *relay) stop() {
+	close(r.quit)
+	select {
+	case <-r.done:
+	case <-time.After(relayStopTimeout):
+		r.cancel()
+		<-r.done
+	}
 	r.cancel()
-	<-r.done
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// Let another instance take over at once rather than after the lease.
@@ -146,7 +158,12 @@ func (r *relay) run() {
 	)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for r.ctx.Err() == nil {
+	for {
+		select {
+		case <-r.quit:
+			return
+		default:
+		}
 		if now := time.Now(); !now.Before(renew) {
 			var err error
 			owner, acked, err = r.claim(r.ctx)
@@ -183,11 +200,11 @@ func (r *relay) run() {
 			if backoff > 0 { // the target is failing: new messages do not shorten the backoff
 				select {
 				case <-timer.C:
-				case <-r.ctx.Done():
+				case <-r.quit:
 				}
 			}
 		case <-timer.C:
-		case <-r.ctx.Done():
+		case <-r.quit:
 		}
 		if !timer.Stop() {
 			select {

@@ -203,3 +203,39 @@ func TestRelayRunsOnOneInstance(t *testing.T) {
 		require.Equal(t, want, tg.ids())
 	})
 }
+
+// TestRelayStopRecordsThePassInFlight: closing the bus while the relay's publish is under way
+// (a graceful stop) waits for it and records what it published, so that the next relay on the
+// database does not publish it again.
+func TestRelayStopRecordsThePassInFlight(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, db *database.DB) {
+		ctx := t.Context()
+		a := newBus(t, db, testConfig())
+		require.NoError(t, a.Start(ctx))
+		entered, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		first := &target{}
+		require.NoError(t, a.Relay(func(ctx context.Context, batch []eventsvc.Outgoing) error {
+			once.Do(func() { close(entered) })
+			<-release
+			return first.publish(ctx, batch)
+		}))
+		require.NoError(t, a.PublishBatch(ctx, []eventsvc.Outgoing{outgoing("github", "in-flight", "k")}))
+		<-entered
+		closed := make(chan error, 1)
+		go func() { closed <- a.Close() }()
+		time.Sleep(100 * time.Millisecond) // the stop waits for the pass
+		close(release)
+		require.NoError(t, <-closed)
+		require.Equal(t, []string{"in-flight"}, first.ids())
+
+		b := startBus(t, db, testConfig())
+		next := &target{}
+		require.NoError(t, b.Relay(next.publish))
+		require.NoError(t, b.PublishBatch(ctx, []eventsvc.Outgoing{outgoing("github", "after", "k")}))
+		require.Eventually(t, func() bool { return len(next.ids()) > 0 }, 10*time.Second, 10*time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
+		require.Equal(t, []string{"after"}, next.ids(), "what the stopped relay published is not published again")
+	})
+}
