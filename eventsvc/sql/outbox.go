@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/klauspost/compress/s2"
 
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
@@ -52,22 +51,13 @@ func (b *Bus) PublishTx(ctx context.Context, tx *sql.Tx, batch []eventsvc.Outgoi
 	}
 	if sqlite {
 		for _, m := range rows {
-			var err error
-			if m.samePayload {
-				_, err = b.stmts.insertSame.exec(ctx, tx, m.topic, m.part, m.uuid, []byte{}, m.meta, now)
-			} else {
-				_, err = b.stmts.insert.exec(ctx, tx, m.topic, m.part, m.uuid, m.stored, m.codec, m.meta, now)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("events.sql: publish to %s: %w", m.topic, err)
+			if err := b.insertSQLite(ctx, tx, m, now); err != nil {
+				return nil, err
 			}
 		}
 	} else {
 		var g pgGroup
-		for _, m := range rows {
-			g.topics, g.uuids, g.metas = append(g.topics, m.topic), append(g.uuids, m.uuid), append(g.metas, m.meta)
-			g.parts, g.payloads, g.keys = append(g.parts, int32(m.part)), append(g.payloads, m.payload), append(g.keys, 0)
-		}
+		g.addRows(rows, 0)
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(publishLock)); err != nil {
 			return nil, fmt.Errorf("events.sql: publish: %w", err)
 		}
@@ -289,10 +279,8 @@ func (r *relay) read(ctx context.Context, acked int64) ([]eventsvc.Outgoing, int
 		if err := rows.Scan(&seq, &topic, &id, &payload, &codec, &meta); err != nil {
 			return nil, 0, err
 		}
-		if codec == codecS2 {
-			if payload, err = s2.Decode(nil, payload); err != nil {
-				return nil, 0, fmt.Errorf("message %d: payload: %w", seq, err)
-			}
+		if payload, err = decodePayload(seq, payload, codec); err != nil {
+			return nil, 0, err
 		}
 		md, err := parseMetadata(meta)
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/klauspost/compress/s2"
 	"github.com/rs/zerolog"
 
 	"github.com/stagebus/stagebus/database"
@@ -662,10 +661,8 @@ func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*m
 		if err := rows.Scan(&seq, &id, &payload, &codec, &meta); err != nil {
 			return nil, err
 		}
-		if codec == codecS2 {
-			if payload, err = s2.Decode(nil, payload); err != nil {
-				return nil, fmt.Errorf("message %d: payload: %w", seq, err)
-			}
+		if payload, err = decodePayload(seq, payload, codec); err != nil {
+			return nil, err
 		}
 		msg, err := newMessage(p, seq, id, payload, meta)
 		if err != nil {

@@ -212,14 +212,8 @@ func (b *Bus) writeSQLite(ctx context.Context, reqs []*commitReq) (outcomes []er
 			}
 		}
 		for _, m := range r.rows {
-			var err error
-			if m.samePayload {
-				_, err = b.stmts.insertSame.exec(ctx, tx, m.topic, m.part, m.uuid, []byte{}, m.meta, now.UnixNano())
-			} else {
-				_, err = b.stmts.insert.exec(ctx, tx, m.topic, m.part, m.uuid, m.stored, m.codec, m.meta, now.UnixNano())
-			}
-			if err != nil {
-				return nil, fmt.Errorf("events.sql: publish to %s: %w", m.topic, err)
+			if err := b.insertSQLite(ctx, tx, m, now.UnixNano()); err != nil {
+				return nil, err
 			}
 			topics[m.topic]++
 		}
@@ -229,6 +223,34 @@ func (b *Bus) writeSQLite(ctx context.Context, reqs []*commitReq) (outcomes []er
 	}
 	b.published(topics)
 	return outcomes, nil
+}
+
+// insertSQLite inserts m in tx with the prepared statements, stored at now (Unix
+// nanoseconds).
+func (b *Bus) insertSQLite(ctx context.Context, tx *sql.Tx, m row, now int64) error {
+	var err error
+	if m.samePayload {
+		_, err = b.stmts.insertSame.exec(ctx, tx, m.topic, m.part, m.uuid, []byte{}, m.meta, now)
+	} else {
+		_, err = b.stmts.insert.exec(ctx, tx, m.topic, m.part, m.uuid, m.stored, m.codec, m.meta, now)
+	}
+	if err != nil {
+		return fmt.Errorf("events.sql: publish to %s: %w", m.topic, err)
+	}
+	return nil
+}
+
+// decodePayload returns the payload of message seq as it was published, from how it is
+// stored (codec).
+func decodePayload(seq int64, stored []byte, codec int) ([]byte, error) {
+	if codec != codecS2 {
+		return stored, nil
+	}
+	payload, err := s2.Decode(nil, stored)
+	if err != nil {
+		return nil, fmt.Errorf("message %d: payload: %w", seq, err)
+	}
+	return payload, nil
 }
 
 // published counts the messages stored per topic and wakes the topics' readers in this
@@ -281,6 +303,14 @@ type pgGroup struct {
 	keys                 []int64
 }
 
+// addRows adds the messages of a request whose key is number key (0: none).
+func (g *pgGroup) addRows(rows []row, key int64) {
+	for _, m := range rows {
+		g.topics, g.uuids, g.metas = append(g.topics, m.topic), append(g.uuids, m.uuid), append(g.metas, m.meta)
+		g.parts, g.payloads, g.keys = append(g.parts, int32(m.part)), append(g.payloads, m.payload), append(g.keys, key)
+	}
+}
+
 // writePostgres writes the requests in one round trip: a pipelined batch of the advisory lock
 // and pgWrite, which PostgreSQL runs as one implicit transaction — committed at the batch's
 // end, rolled back as a whole when a statement fails. The lock is taken before any sequence
@@ -304,10 +334,7 @@ func (b *Bus) writePostgres(ctx context.Context, reqs []*commitReq) ([]error, er
 			g.expires = append(g.expires, now.Add(r.once.Keep).UnixNano())
 			keyOf[i] = int64(len(g.scopes))
 		}
-		for _, m := range r.rows {
-			g.topics, g.uuids, g.metas = append(g.topics, m.topic), append(g.uuids, m.uuid), append(g.metas, m.meta)
-			g.parts, g.payloads, g.keys = append(g.parts, int32(m.part)), append(g.payloads, m.payload), append(g.keys, keyOf[i])
-		}
+		g.addRows(r.rows, keyOf[i])
 	}
 	var fresh []int64
 	conn, err := b.db.Conn(ctx)
