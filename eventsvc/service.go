@@ -212,6 +212,7 @@ func (s *Service) Subscribe(_ context.Context, sub Subscription) (*Running, erro
 		log:      s.log.With().Str("subscription", sub.ID).Logger(),
 		sem:      make(chan struct{}, concurrency),
 		base:     base,
+		draining: make(chan struct{}),
 		stopping: make(chan struct{}),
 	}
 	r.cancelBase = cancel

@@ -108,7 +108,10 @@ type Running struct {
 	// cancelSub ends the backend subscriptions: their channels close and the workers return.
 	cancelSub context.CancelFunc
 	workers   sync.WaitGroup
-	// stopping is closed when Close begins: retry waits end and queued events are nacked.
+	// draining is closed when Close begins: the backend hands out what it fetched (see
+	// Close), and retry waits end, the event being nacked.
+	draining chan struct{}
+	// stopping is closed when Close gives up waiting: events not yet handled are nacked.
 	stopping  chan struct{}
 	replays   sync.WaitGroup
 	closeOnce sync.Once
@@ -153,13 +156,16 @@ func (r *Running) start(concurrency int) error {
 	return nil
 }
 
-// Close stops delivery, waits for in-flight handlers (the current attempt of each) until ctx
-// ends, and then closes the subscriber, so that the acknowledgements are recorded. Retry waits
-// end at once: those events are left unacknowledged for the backend to deliver again.
+// Close stops delivery gracefully: the backend stops fetching and hands out what it fetched
+// already, and the workers handle it — so that what was handled can be acknowledged in order,
+// and nothing handled is delivered again after a restart. Retry waits end at once: those
+// events are nacked, for the backend to deliver again. Once the channels closed and the
+// handlers returned, the subscriber closes, recording the acknowledgements. When ctx ends
+// first, events not yet handled are nacked and the handlers' contexts are cancelled.
 func (r *Running) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
 		r.svc.forget(r) // no new replays from here on
-		close(r.stopping)
+		close(r.draining)
 		r.cancelSub()
 		done := make(chan error, 1)
 		go func() {
@@ -170,6 +176,7 @@ func (r *Running) Close(ctx context.Context) error {
 		select {
 		case r.closeErr = <-done:
 		case <-ctx.Done():
+			close(r.stopping)
 			r.cancelBase()
 			r.closeErr = fmt.Errorf("subscription %s: handlers still running when the stop timeout ended: %w", r.sub.ID, ctx.Err())
 		}
@@ -266,14 +273,14 @@ func (r *Running) deadLetter(ev Event, cause error, attempts int) error {
 	}
 }
 
-// sleep waits d, or returns false as soon as the subscription stops.
+// sleep waits d, or returns false as soon as the subscription begins to stop.
 func (r *Running) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-r.stopping:
+	case <-r.draining:
 		return false
 	}
 }

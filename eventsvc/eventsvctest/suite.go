@@ -64,6 +64,7 @@ func Run(t *testing.T, cfg Config) {
 		{"ReplayWaitsForLiveKey", s.replayWaitsForLiveKey},
 		{"MetadataRoundTrip", s.metadata},
 		{"GracefulDrain", s.gracefulDrain},
+		{"StopHandlesWhatWasFetched", s.stopHandlesWhatWasFetched},
 		{"RuntimeSubscribe", s.runtimeSubscribe},
 		{"PublishAfterStop", s.publishAfterStop},
 		{"BatchAcrossTopics", s.batchAcrossTopics},

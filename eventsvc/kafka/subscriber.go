@@ -120,16 +120,16 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return rd.member.Output(), nil
 }
 
-// run consumes until ctx ends, then shuts the reader down: the member leaves (its channel
-// closes), records being handled are waited for so that their acknowledgements are committed
-// (unless Close aborts the wait), and the reader leaves the group — so that a new member can
-// take its partitions.
+// run consumes until ctx ends, then shuts the reader down: the records fetched are handled
+// (the lanes drain, unless Close aborts), so that what was handled is committed — a record
+// left unhandled would hold back the commit of every later record of its partition, and a new
+// member would handle those again — then the member's channel closes, and the reader leaves
+// the group so that a new member can take its partitions.
 func (rd *reader) run(ctx context.Context) {
 	defer close(rd.done)
 	rd.fetch(ctx)
-	rd.lanes.Leave(rd.member)
-	rd.lanes.WaitIdle(rd.abort)
-	rd.lanes.Close() // records not handed out yet are delivered again by Kafka
+	rd.lanes.Drain(rd.abort)
+	rd.lanes.Close() // records a drain gave up are delivered again by Kafka
 	close(rd.stop)
 	rd.committer.Wait()
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

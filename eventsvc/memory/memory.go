@@ -95,17 +95,18 @@ func (b *Bus) PublishBatch(_ context.Context, batch []eventsvc.Outgoing) error {
 }
 
 // Subscriber returns a new member of the group. When its last member leaves a topic, the
-// group's lanes stop: messages still queued for it are dropped.
+// group's lanes stop: messages still queued for it are handed out first, unless the
+// subscriber closes.
 func (b *Bus) Subscriber(group string) (message.Subscriber, error) {
 	if b.closed.Load() {
 		return nil, eventsvc.ErrClosed
 	}
-	return lanes.NewSubscriber(func(topic string) (*lanes.Dispatcher, func(bool), error) {
+	return lanes.NewSubscriber(func(topic string) (*lanes.Dispatcher, func(<-chan struct{}), error) {
 		g, err := b.join(group, topic)
 		if err != nil {
 			return nil, nil, err
 		}
-		return g.lanes, func(bool) { b.leave(group, topic, g) }, nil
+		return g.lanes, func(stop <-chan struct{}) { b.leave(group, topic, g, stop) }, nil
 	}), nil
 }
 
@@ -156,8 +157,9 @@ func (b *Bus) join(name, topic string) (*group, error) {
 	return g, nil
 }
 
-// leave removes a member; the last one unsubscribes from GoChannel and stops the lanes.
-func (b *Bus) leave(name, topic string, g *group) {
+// leave removes a member; the last one unsubscribes from GoChannel and stops the lanes, after
+// handing out what they hold until stop closes.
+func (b *Bus) leave(name, topic string, g *group, stop <-chan struct{}) {
 	b.mu.Lock()
 	g.members--
 	last := g.members == 0
@@ -168,6 +170,7 @@ func (b *Bus) leave(name, topic string, g *group) {
 	if last {
 		g.cancel()
 		<-g.reader
+		g.lanes.Drain(stop)
 		g.lanes.Close()
 	}
 }

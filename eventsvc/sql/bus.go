@@ -191,8 +191,10 @@ func (b *Bus) Close() error {
 	}
 	h := b.hub
 	b.mu.Unlock()
+	abort := make(chan struct{})
+	close(abort)
 	for _, r := range readers {
-		r.shutdown(true)
+		r.shutdown(abort)
 	}
 	b.stopRelay()
 	err := b.purge.Stop(context.Background())

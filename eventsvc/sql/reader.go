@@ -111,12 +111,16 @@ func newReader(b *Bus, group, topic string) *reader {
 }
 
 // shutdown stops the reader and waits until it recorded its offsets and released its leases.
-// Without abort it first waits for the handlers of messages handed out to ack or nack them.
-func (r *reader) shutdown(abort bool) {
-	if abort {
-		r.abortOnce.Do(func() { close(r.abort) })
-	}
+// It first hands out what was read and waits for it to be acked or nacked (see finish), until
+// abort closes (a nil abort never does).
+func (r *reader) shutdown(abort <-chan struct{}) {
 	r.stopOnce.Do(func() { close(r.stop) })
+	select {
+	case <-r.done:
+		return
+	case <-abort:
+	}
+	r.abortOnce.Do(func() { close(r.abort) })
 	<-r.done
 }
 
@@ -246,10 +250,11 @@ func (r *reader) warn(err error, what string) {
 	}
 }
 
-// finish waits for the handlers (unless aborted), stops the lanes, records the offsets,
-// releases the leases and leaves the group, waking the other instances so that they take over.
+// finish hands out and waits for what was fetched (the lanes drain, unless aborted: see
+// lanes.Dispatcher.Drain), stops the lanes, records the offsets, releases the leases and
+// leaves the group, waking the other instances so that they take over.
 func (r *reader) finish() {
-	r.lanes.WaitIdle(r.abort)
+	r.lanes.Drain(r.abort)
 	r.lanes.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

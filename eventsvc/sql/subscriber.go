@@ -10,21 +10,22 @@ import (
 )
 
 // Subscriber returns a new member of the consumer group. Its Subscribe joins this instance's
-// reader of the topic; when the Subscribe's context ends, the reader's last member waits for
-// the messages it handed out to be acked or nacked before recording the offsets and releasing
-// the group's leases. Close does not wait for unacknowledged messages (they are delivered
-// again, here or in another instance) and returns once the offsets of what was acknowledged
-// are recorded; the EventsService closes a subscriber only after its handlers finished.
+// reader of the topic; when the Subscribe's context ends, the reader's last member stops
+// reading, is handed what was read (see lanes.Dispatcher.Drain) and waits for it to be acked or
+// nacked before recording the offsets and releasing the group's leases. Close does not wait
+// for unacknowledged messages (they are delivered again, here or in another instance) and
+// returns once the offsets of what was acknowledged are recorded; the EventsService closes a
+// subscriber only after its handlers finished.
 func (b *Bus) Subscriber(group string) (message.Subscriber, error) {
 	if b.closed.Load() {
 		return nil, eventsvc.ErrClosed
 	}
-	return lanes.NewSubscriber(func(topic string) (*lanes.Dispatcher, func(bool), error) {
+	return lanes.NewSubscriber(func(topic string) (*lanes.Dispatcher, func(<-chan struct{}), error) {
 		r, err := b.join(group, topic)
 		if err != nil {
 			return nil, nil, err
 		}
-		return r.lanes, func(aborted bool) { b.leave(r, aborted) }, nil
+		return r.lanes, func(stop <-chan struct{}) { b.leave(r, stop) }, nil
 	}), nil
 }
 
@@ -51,8 +52,9 @@ func (b *Bus) join(group, topic string) (*reader, error) {
 	return r, nil
 }
 
-// leave removes a member; the last one stops the reader (see reader.shutdown).
-func (b *Bus) leave(r *reader, abort bool) {
+// leave removes a member; the last one stops the reader (see reader.shutdown), aborting when
+// stop closes.
+func (b *Bus) leave(r *reader, stop <-chan struct{}) {
 	b.mu.Lock()
 	r.members--
 	last := r.members == 0
@@ -61,6 +63,6 @@ func (b *Bus) leave(r *reader, abort bool) {
 	}
 	b.mu.Unlock()
 	if last {
-		r.shutdown(abort)
+		r.shutdown(stop)
 	}
 }

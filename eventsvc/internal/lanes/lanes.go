@@ -21,6 +21,7 @@ type Dispatcher struct {
 
 	mu          sync.Mutex
 	closed      bool
+	draining    bool // see Drain: a nack gives up its lane instead of handing it over again
 	lanes       []lane
 	members     []*Member
 	outstanding int           // messages handed over and not yet acked or nacked
@@ -170,13 +171,23 @@ func takeBack(m *Member) []*handover {
 	}
 }
 
-// WaitIdle returns once no handed-over message awaits its ack or nack, or when stop closes.
-func (d *Dispatcher) WaitIdle(stop <-chan struct{}) {
+// Drain hands everything queued over to the members and returns once no message is queued
+// or handed over, when stop closes, or at once when there is no member. The caller stops
+// adding first, so that a graceful stop handles what the backend fetched rather than leaving
+// it to be delivered again — which, behind a record that was not handled, would deliver again
+// records that were. While draining, a nacked message is not handed over again: its lane gives
+// it up with everything queued behind it (for the backend to deliver again later), so that a
+// failing handler cannot keep the drain from ending.
+func (d *Dispatcher) Drain(stop <-chan struct{}) {
+	d.mu.Lock()
+	d.draining = true
+	d.mu.Unlock()
 	for {
 		d.mu.Lock()
-		n, idle := d.outstanding, d.idle
+		empty := d.outstanding == 0 && d.queuedLocked() == 0
+		members, idle := len(d.members), d.idle
 		d.mu.Unlock()
-		if n == 0 {
+		if empty || members == 0 {
 			return
 		}
 		select {
@@ -185,6 +196,15 @@ func (d *Dispatcher) WaitIdle(stop <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// queuedLocked counts the messages queued on the lanes, handed over or not.
+func (d *Dispatcher) queuedLocked() int {
+	n := 0
+	for i := range d.lanes {
+		n += len(d.lanes[i].queue)
+	}
+	return n
 }
 
 // settledLocked records the end of a hand-over.
@@ -292,8 +312,14 @@ func (d *Dispatcher) settle(h *handover, acked bool) {
 	}
 	h.end()
 	l.out = nil
-	d.settledLocked()
 	if !acked {
+		d.settledLocked()
+		if d.draining { // give the lane up: see Drain
+			clear(l.queue)
+			l.queue, l.busy = nil, false
+			d.mu.Unlock()
+			return
+		}
 		// Redeliver a fresh copy: a Watermill message is acked or nacked once.
 		l.queue[0] = h.msg.Copy()
 		l.resend = time.AfterFunc(NackResendPause, func() { d.resend(h.lane) })
@@ -307,9 +333,14 @@ func (d *Dispatcher) settle(h *handover, acked bool) {
 		d.done(h.msg) // before the lane's next hand-over: the lane stays busy meanwhile
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed { // Close settled every hand-over already
+		return
+	}
 	l.busy = false
 	d.dispatchLocked(h.lane)
-	d.mu.Unlock()
+	// Settled only now, after done reported the ack: Drain returns once acks are reported.
+	d.settledLocked()
 }
 
 // resend hands lane i's nacked head over again.
@@ -360,9 +391,5 @@ func (d *Dispatcher) Close() {
 func (d *Dispatcher) Pending() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n := 0
-	for i := range d.lanes {
-		n += len(d.lanes[i].queue)
-	}
-	return n
+	return d.queuedLocked()
 }

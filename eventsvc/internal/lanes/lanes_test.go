@@ -214,32 +214,91 @@ func TestLeaveHandsLanesToTheOthers(t *testing.T) {
 	})
 }
 
-func TestWaitIdle(t *testing.T) {
-	eachMode(t, func(t *testing.T, md mode) {
-		defer goleak.VerifyNone(t)
-		d, mem := joined(md, 4, nil)
+// returns reports whether f returns within wait.
+func returns(f func(), wait time.Duration) bool {
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(wait):
+		return false
+	}
+}
+
+func TestDrain(t *testing.T) {
+	closed := make(chan struct{})
+	close(closed)
+	tests := []struct {
+		name  string
+		nack  bool // the consumer nacks the first message of key a
+		stop  chan struct{}
+		acked []string // what done saw when Drain returned
+		left  int      // messages still queued afterwards
+	}{
+		{name: "hands over everything queued", acked: []string{"a1", "b1", "a2", "a3"}},
+		{name: "a nack gives up its lane", nack: true, acked: []string{"b1"}},
+		{name: "stop ends it", stop: closed, left: 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eachMode(t, func(t *testing.T, md mode) {
+				defer goleak.VerifyNone(t)
+				var mu sync.Mutex
+				var acked []string
+				d, mem := joined(md, 4, func(m *message.Message) {
+					mu.Lock()
+					defer mu.Unlock()
+					acked = append(acked, m.UUID)
+				})
+				defer d.Close()
+				d.Add(msg("a1", "a"))
+				d.Add(msg("b1", "b"))
+				d.Add(msg("a2", "a"))
+				d.Add(msg("a3", "a"))
+				drained := make(chan struct{})
+				go func() { d.Drain(tt.stop); close(drained) }()
+				require.Eventually(t, func() bool { // a nack before the drain began is handed over again
+					d.mu.Lock()
+					defer d.mu.Unlock()
+					return d.draining
+				}, 5*time.Second, time.Millisecond)
+				if tt.stop == nil {
+					for range 2 {
+						m := receive(t, mem)
+						select {
+						case <-drained:
+							t.Fatal("Drain returned while messages were queued")
+						default:
+						}
+						if tt.nack && m.UUID == "a1" {
+							md.nack(m)
+						} else {
+							md.ack(m)
+						}
+					}
+					if !tt.nack {
+						md.ack(receive(t, mem)) // a2
+						md.ack(receive(t, mem)) // a3
+					}
+				}
+				select {
+				case <-drained:
+				case <-time.After(5 * time.Second):
+					t.Fatal("Drain did not return")
+				}
+				mu.Lock()
+				require.ElementsMatch(t, tt.acked, acked, "done saw every ack before Drain returned")
+				mu.Unlock()
+				require.Equal(t, tt.left, d.Pending())
+			})
+		})
+	}
+	t.Run("no member", func(t *testing.T) {
+		d := New(1, keyMeta, nil)
 		defer d.Close()
-		d.WaitIdle(nil) // nothing handed over
-		d.Add(msg("1", "a"))
-		m := receive(t, mem)
-		idle := make(chan struct{})
-		go func() { d.WaitIdle(nil); close(idle) }()
-		select {
-		case <-idle:
-			t.Fatal("idle while a message awaits its ack")
-		case <-time.After(50 * time.Millisecond):
-		}
-		md.ack(m)
-		select {
-		case <-idle:
-		case <-time.After(5 * time.Second):
-			t.Fatal("not idle after the ack")
-		}
-		d.Add(msg("2", "a"))
-		receive(t, mem)
-		stop := make(chan struct{})
-		close(stop)
-		d.WaitIdle(stop) // returns at once when told to stop
+		d.Add(msg("1", ""))
+		require.True(t, returns(func() { d.Drain(nil) }, 5*time.Second), "nobody to hand it to")
 	})
 }
 
@@ -254,7 +313,7 @@ func TestLeaveTakesBackWhatItsConsumerDidNotReceive(t *testing.T) {
 		d.Leave(a) // 1 sat in a's channel, never received
 		_, open := <-a.Output()
 		require.False(t, open)
-		d.WaitIdle(nil) // nothing handed over any more
+		require.Equal(t, 2, d.Pending(), "both wait for the next member")
 		b := d.Join(md.settles)
 		first := receive(t, b)
 		require.Equal(t, "1", first.UUID, "the key's order holds across the hand-back")

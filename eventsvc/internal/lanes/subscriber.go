@@ -9,9 +9,12 @@ import (
 )
 
 // JoinFunc joins this instance's consumption of topic for a consumer group and returns its
-// dispatcher and how to leave it again; leave's aborted is true when the subscriber was
-// closed rather than its Subscribe context ended.
-type JoinFunc func(topic string) (d *Dispatcher, leave func(aborted bool), err error)
+// dispatcher and how to leave it again. leave is called while the member still consumes, so
+// that a backend stopping its last member can first drain the dispatcher to it (see
+// [Dispatcher.Drain]); stop closes when the subscriber closes — it is closed already when that
+// is why the member leaves — and ends such a drain. The member leaves the dispatcher once
+// leave returns.
+type JoinFunc func(topic string) (d *Dispatcher, leave func(stop <-chan struct{}), err error)
 
 // Subscriber is a member of a consumer group, as a Watermill subscriber over a backend's
 // per-group dispatchers: each Subscribe joins the topic's dispatcher as a member and leaves
@@ -47,14 +50,12 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	}
 	m := d.Join(Settles(ctx))
 	s.members.Go(func() {
-		aborted := false
 		select {
 		case <-ctx.Done():
 		case <-s.stop:
-			aborted = true
 		}
+		leave(s.stop)
 		d.Leave(m)
-		leave(aborted)
 	})
 	return m.Output(), nil
 }
