@@ -23,6 +23,7 @@ func TestConfigValidate(t *testing.T) {
 	bad.SASL = SASLConfig{Mechanism: "gssapi"}
 	bad.TLS = TLSConfig{CertFile: "c.pem"}
 	bad.DedupWindow = -time.Second
+	bad.CommitInterval = -time.Second
 	err := bad.Validate()
 	for _, want := range []string{
 		`brokers[0]: expected host:port, got "kafka"`,
@@ -31,6 +32,7 @@ func TestConfigValidate(t *testing.T) {
 		`sasl.mechanism: must be plain, scram-sha-256 or scram-sha-512, got "gssapi"`,
 		"tls: certFile and keyFile go together",
 		"dedupWindow: must not be negative (0 turns it off)",
+		"commitInterval: must be between 0 and 1m, got -1s",
 	} {
 		require.ErrorContains(t, err, want)
 	}

@@ -114,7 +114,7 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	rd.member = rd.lanes.Join(lanes.Settles(ctx))
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	rd.stopFetch = stopFetch
-	rd.committer.Go(rd.commitLoop)
+	rd.committer.Go(func() { rd.commitLoop(b.cfg.CommitInterval) })
 	go rd.run(fetchCtx)
 	s.readers = append(s.readers, rd)
 	return rd.member.Output(), nil
@@ -199,15 +199,29 @@ func (rd *reader) acked(msg *message.Message) {
 	}
 }
 
-// commitLoop commits the watermarks whenever they move; commits that fail (a rebalance) are
-// retried with the next movement or at close.
-func (rd *reader) commitLoop() {
+// commitLoop commits the watermarks when they move, at most once per interval; commits that
+// fail (a rebalance) are retried with the next movement or at close.
+func (rd *reader) commitLoop(interval time.Duration) {
+	var pause *time.Timer
+	if interval > 0 {
+		pause = time.NewTimer(interval)
+		defer pause.Stop()
+	}
 	for {
 		select {
 		case <-rd.commit:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			rd.commitNow(ctx)
-			cancel()
+		case <-rd.stop:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		rd.commitNow(ctx)
+		cancel()
+		if pause == nil {
+			continue
+		}
+		pause.Reset(interval) // what is acknowledged meanwhile is committed together
+		select {
+		case <-pause.C:
 		case <-rd.stop:
 			return
 		}
