@@ -73,8 +73,8 @@ func (e Event) validate() error {
 	return nil
 }
 
-// eventContext is what a context carries for the bus, under one key so that the innermost
-// setting wins.
+// eventContext is what a context carries for the bus, as a *eventContext under one key so
+// that the innermost setting wins.
 type eventContext struct {
 	event       *Event
 	correlation string
@@ -84,8 +84,10 @@ type eventContext struct {
 type eventContextKey struct{}
 
 func eventContextOf(ctx context.Context) eventContext {
-	ec, _ := ctx.Value(eventContextKey{}).(eventContext)
-	return ec
+	if ec, _ := ctx.Value(eventContextKey{}).(*eventContext); ec != nil {
+		return *ec
+	}
+	return eventContext{}
 }
 
 // ContextWithCorrelationID returns ctx carrying a correlation id; events published with it
@@ -93,7 +95,7 @@ func eventContextOf(ctx context.Context) eventContext {
 func ContextWithCorrelationID(ctx context.Context, id string) context.Context {
 	ec := eventContextOf(ctx)
 	ec.correlation = id
-	return context.WithValue(ctx, eventContextKey{}, ec)
+	return context.WithValue(ctx, eventContextKey{}, &ec)
 }
 
 // CorrelationIDFromContext returns the correlation id of the event being handled (or set by
@@ -105,7 +107,7 @@ func CorrelationIDFromContext(ctx context.Context) string { return eventContextO
 func ContextWithTraceparent(ctx context.Context, tp string) context.Context {
 	ec := eventContextOf(ctx)
 	ec.traceparent = tp
-	return context.WithValue(ctx, eventContextKey{}, ec)
+	return context.WithValue(ctx, eventContextKey{}, &ec)
 }
 
 // TraceparentFromContext returns the W3C traceparent of the handler's span, or "".

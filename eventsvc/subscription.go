@@ -80,6 +80,9 @@ func (s Subscription) validate() error {
 	return nil
 }
 
+// topicKey is an event's ordering key within its topic.
+type topicKey struct{ topic, key string }
+
 // errStopping aborts work that has not finished when a subscription stops; the message is
 // nacked, so a durable backend delivers it again.
 var errStopping = errors.New("subscription stopping")
@@ -100,7 +103,7 @@ type Running struct {
 	// keys holds each (topic, key) being handled, live or replayed: the backend's lanes
 	// hand over one live event per key at a time, and keys makes replays (which do not come
 	// through the backend) wait for it, and live events for them.
-	keys lanes.Keys
+	keys lanes.Keys[topicKey]
 
 	// base is the parent of handler contexts; cancelled only when Close gives up waiting.
 	base       context.Context
@@ -197,7 +200,7 @@ func (r *Running) process(ev Event) error {
 	default:
 	}
 	if ev.Key != "" { // taken before a concurrency slot: a waiting replay holds none
-		release, ok := r.keys.Acquire(ev.Topic+"\x00"+ev.Key, r.stopping)
+		release, ok := r.keys.Acquire(topicKey{ev.Topic, ev.Key}, r.stopping)
 		if !ok {
 			return errStopping
 		}
@@ -296,13 +299,33 @@ func (r *Running) handlerContext(ev Event) (context.Context, *zerolog.Logger) {
 // fields (zerolog.Ctx). The bus builds it for every delivery; test fakes use it to call
 // handlers the same way.
 func NewHandlerContext(parent context.Context, ev Event, log zerolog.Logger) context.Context {
+	c := &deliveryContext{ev: ev}
 	corr := ev.Metadata[MetaCorrelationID]
 	tp := childTraceparent(ev.Metadata[MetaTraceparent])
+	c.ec = eventContext{event: &c.ev, correlation: corr, traceparent: tp}
+	c.fields = eventFields{topic: ev.Topic, id: ev.ID, correlation: corr, traceID: tp[3:35]}
 	// A hook adds the fields to each line when it is written, so that a delivery whose
 	// handler logs nothing does not pay for encoding them.
-	l := log.Hook(eventFields{topic: ev.Topic, id: ev.ID, correlation: corr, traceID: tp[3:35]})
-	ctx := l.WithContext(parent)
-	return context.WithValue(ctx, eventContextKey{}, eventContext{event: &ev, correlation: corr, traceparent: tp})
+	l := log.Hook(&c.fields)
+	c.Context = l.WithContext(parent)
+	return c
+}
+
+// deliveryContext is a handler's context: the event, its correlation id and span under
+// eventContextKey, and the fields of its log lines, in one allocation (the bus makes one for
+// every delivery).
+type deliveryContext struct {
+	context.Context // the parent, with the logger
+	ec              eventContext
+	ev              Event
+	fields          eventFields
+}
+
+func (c *deliveryContext) Value(key any) any {
+	if key == (eventContextKey{}) {
+		return &c.ec
+	}
+	return c.Context.Value(key)
 }
 
 // eventFields is the zerolog hook that adds an event's fields to a handler's log lines.

@@ -23,13 +23,21 @@ func validTraceparent(tp string) bool {
 
 func isLowerHex(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if !lowerHex[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// lowerHex marks the bytes of lower-case hex: a table lookup per byte, where two range
+// checks cost measurably on every delivery.
+var lowerHex = func() (t [256]bool) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = true
+	}
+	return t
+}()
 
 // Trace and span ids come from math/rand/v2's per-goroutine ChaCha8 generator, seeded from
 // the system: unpredictable enough for tracing, and far cheaper than crypto/rand on the hot

@@ -170,28 +170,24 @@ func (rd *reader) fetch(ctx context.Context) {
 			<-rd.window // fetched again after a rebalance: done or being handled already
 			continue
 		}
-		msg := fromRecord(rec)
+		msg, pos := fromRecord(rec), lanes.Position{Partition: rec.Partition, Offset: rec.Offset}
 		if rd.recent != nil && rd.recent.seen(msg.UUID, time.Now()) {
 			// The same event again (a retried write). Committing past this copy is safe:
 			// the first copy's offset is committed only once it was handled, so a crash
 			// before then delivers that one again.
 			rd.dups.Inc()
 			rd.log.Debug().Str("event_id", msg.UUID).Int("partition", rec.Partition).Int64("offset", rec.Offset).Msg("kafka record skipped: its event id was handled within events.kafka.dedupWindow")
-			rd.acked(msg)
+			rd.acked(msg, pos)
 			continue
 		}
-		rd.lanes.Add(msg)
+		rd.lanes.Add(msg, pos)
 	}
 }
 
 // acked is the lanes' callback for an acknowledged record.
-func (rd *reader) acked(msg *message.Message) {
-	p, o, ok := position(msg)
-	if !ok {
-		return
-	}
+func (rd *reader) acked(_ *message.Message, pos lanes.Position) {
 	<-rd.window
-	if rd.tracker.ack(p, o) {
+	if rd.tracker.ack(pos.Partition, pos.Offset) {
 		select {
 		case rd.commit <- struct{}{}:
 		default:

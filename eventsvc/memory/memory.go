@@ -149,8 +149,9 @@ func (b *Bus) join(name, topic string) (*group, error) {
 			// GoChannel gave this group its own copy; only the ack channels must be new.
 			own := message.NewMessage(msg.UUID, msg.Payload)
 			own.Metadata = msg.Metadata
-			g.lanes.Add(own)
-			msg.Ack() // queued for the group: GoChannel's Publish may return
+			g.lanes.Add(own, lanes.Position{}) // no position: nothing to record
+			// Queued for the group: GoChannel's Publish may return.
+			msg.Ack()
 		}
 	}()
 	b.groups[key] = g

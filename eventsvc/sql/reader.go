@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,9 +34,6 @@ const (
 	// recordEvery is how often, at most, a reader records its offsets while messages are
 	// acknowledged.
 	recordEvery = 20 * time.Millisecond
-	// metaSeq and metaPart carry a delivered message's sequence number and partition.
-	metaSeq  = eventsvc.ReservedMetadataPrefix + "sql-seq"
-	metaPart = eventsvc.ReservedMetadataPrefix + "sql-part"
 )
 
 // partitionOf maps an ordering key to its partition; messages without a key are spread by id.
@@ -124,11 +120,11 @@ func (r *reader) shutdown(abort <-chan struct{}) {
 	<-r.done
 }
 
-// ack is the lanes' callback for an acknowledged message.
-func (r *reader) ack(msg *message.Message) {
-	seq, err1 := strconv.ParseInt(msg.Metadata.Get(metaSeq), 10, 64)
-	p, err2 := strconv.Atoi(msg.Metadata.Get(metaPart))
-	if err1 != nil || err2 != nil || p < 0 || p >= Partitions {
+// ack is the lanes' callback for an acknowledged message: pos is its partition and sequence
+// number.
+func (r *reader) ack(_ *message.Message, pos lanes.Position) {
+	p, seq := pos.Partition, pos.Offset
+	if p < 0 || p >= Partitions {
 		return
 	}
 	r.mu.Lock()
@@ -542,7 +538,7 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 		r.starved = len(wants) > 0 // no room
 		return false, nil
 	}
-	var got [Partitions][]*message.Message
+	var got [Partitions][]read
 	if r.bus.db.Dialect() == database.Postgres {
 		got, err = r.readAll(ctx, live)
 	} else {
@@ -573,15 +569,14 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 			continue
 		}
 		for _, m := range msgs {
-			seq, _ := strconv.ParseInt(m.Metadata.Get(metaSeq), 10, 64)
-			s.pending = append(s.pending, seq)
-			s.cursor = seq
+			s.pending = append(s.pending, m.seq)
+			s.cursor = m.seq
 			s.inFlight++
 			r.inFlight++
 		}
 		r.mu.Unlock()
 		for _, m := range msgs {
-			r.lanes.Add(m)
+			r.lanes.Add(m.msg, lanes.Position{Partition: w.p, Offset: m.seq})
 		}
 		more = more || len(msgs) == w.limit
 	}
@@ -599,7 +594,7 @@ const pgFetch = `SELECT w.part, m.seq, m.uuid, m.payload, m.metadata
 
 // readAll returns the messages the wants ask for, per partition in order of sequence, in one
 // query.
-func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]*message.Message, err error) {
+func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]read, err error) {
 	parts, cursors, limits := make([]int32, len(wants)), make([]int64, len(wants)), make([]int32, len(wants))
 	for i, w := range wants {
 		parts[i], cursors[i], limits[i] = int32(w.p), w.cursor, int32(w.limit)
@@ -609,11 +604,6 @@ func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]*
 		return got, err
 	}
 	defer rows.Close()
-	type read struct {
-		seq int64
-		msg *message.Message
-	}
-	var reads [Partitions][]read
 	for rows.Next() {
 		var (
 			p        int
@@ -627,35 +617,38 @@ func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]*
 		if p < 0 || p >= Partitions {
 			return got, fmt.Errorf("message %d: partition %d", seq, p)
 		}
-		msg, err := newMessage(p, seq, id, payload, meta)
+		msg, err := newMessage(seq, id, payload, meta)
 		if err != nil {
 			return got, err
 		}
-		reads[p] = append(reads[p], read{seq, msg})
+		got[p] = append(got[p], read{seq, msg})
 	}
 	if err := rows.Err(); err != nil {
 		return got, err
 	}
-	for p, rs := range reads {
+	for _, rs := range got {
 		// PostgreSQL returns each partition in the lateral query's order, but SQL promises no
 		// order without an outer ORDER BY (which would sort the payloads on the server): the
 		// watermark needs them in order, so they are sorted here, cheaply when they are.
 		slices.SortFunc(rs, func(a, b read) int { return cmp.Compare(a.seq, b.seq) })
-		for _, rd := range rs {
-			got[p] = append(got[p], rd.msg)
-		}
 	}
 	return got, nil
 }
 
+// read is a message read for a subscription, with its sequence number.
+type read struct {
+	seq int64
+	msg *message.Message
+}
+
 // read returns up to limit messages of partition p after cursor, on SQLite.
-func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*message.Message, error) {
+func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]read, error) {
 	rows, err := r.bus.stmts.read.query(ctx, r.topic, p, cursor, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var msgs []*message.Message
+	var msgs []read
 	for rows.Next() {
 		var (
 			seq      int64
@@ -669,25 +662,22 @@ func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]*m
 		if payload, err = decodePayload(seq, payload, codec); err != nil {
 			return nil, err
 		}
-		msg, err := newMessage(p, seq, id, payload, meta)
+		msg, err := newMessage(seq, id, payload, meta)
 		if err != nil {
 			return nil, err
 		}
-		msgs = append(msgs, msg)
+		msgs = append(msgs, read{seq, msg})
 	}
 	return msgs, rows.Err()
 }
 
-// newMessage makes the message of a row of partition p, carrying its sequence number and
-// partition for the acknowledgement.
-func newMessage(p int, seq int64, id string, payload []byte, meta string) (*message.Message, error) {
+// newMessage makes the message of the row with sequence number seq.
+func newMessage(seq int64, id string, payload []byte, meta string) (*message.Message, error) {
 	md, err := parseMetadata(meta)
 	if err != nil {
 		return nil, fmt.Errorf("message %d: %w", seq, err)
 	}
 	msg := message.NewMessage(id, payload)
 	msg.Metadata = md
-	msg.Metadata.Set(metaSeq, strconv.FormatInt(seq, 10))
-	msg.Metadata.Set(metaPart, strconv.Itoa(p))
 	return msg, nil
 }

@@ -9,11 +9,12 @@ import (
 // event it handles, live or replayed from the dead letters: the backend's lanes already hand
 // over one live event per key at a time, and Keys extends that to replays, which do not come
 // through the backend, so that a replay never runs beside a live event with the same key.
-// The zero value is ready to use; it is safe for concurrent use. Keys nobody holds or waits
-// for take no memory.
-type Keys struct {
+// Keys are any comparable type (a struct of strings costs no concatenation per event). The
+// zero value is ready to use; it is safe for concurrent use. Keys nobody holds or waits for
+// take no memory.
+type Keys[K comparable] struct {
 	mu    sync.Mutex
-	locks map[string]*keyLock
+	locks map[K]*keyLock
 }
 
 type keyLock struct {
@@ -30,7 +31,7 @@ var keyLocks = sync.Pool{New: func() any { return &keyLock{handed: make(chan str
 // Acquire waits until the key is free and takes it, or returns false when stop closes
 // first. The caller calls release exactly once when it is done with the key (further calls
 // do nothing). Waiters are not served in any particular order.
-func (k *Keys) Acquire(key string, stop <-chan struct{}) (release func(), ok bool) {
+func (k *Keys[K]) Acquire(key K, stop <-chan struct{}) (release func(), ok bool) {
 	select {
 	case <-stop: // checked first: a closed stop wins over a free key
 		return nil, false
@@ -38,7 +39,7 @@ func (k *Keys) Acquire(key string, stop <-chan struct{}) (release func(), ok boo
 	}
 	k.mu.Lock()
 	if k.locks == nil {
-		k.locks = map[string]*keyLock{}
+		k.locks = map[K]*keyLock{}
 	}
 	l := k.locks[key]
 	if l == nil {
@@ -71,7 +72,7 @@ func (k *Keys) Acquire(key string, stop <-chan struct{}) (release func(), ok boo
 }
 
 // releaser returns the release function of one holding of key.
-func (k *Keys) releaser(key string, l *keyLock) func() {
+func (k *Keys[K]) releaser(key K, l *keyLock) func() {
 	var released atomic.Bool
 	return func() {
 		if !released.Swap(true) {
@@ -81,7 +82,7 @@ func (k *Keys) releaser(key string, l *keyLock) func() {
 }
 
 // release hands the key to a waiter, or frees it.
-func (k *Keys) release(key string, l *keyLock) {
+func (k *Keys[K]) release(key K, l *keyLock) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if l.waiters > 0 {
@@ -95,7 +96,7 @@ func (k *Keys) release(key string, l *keyLock) {
 }
 
 // Len returns how many keys are held or waited for, for tests and metrics.
-func (k *Keys) Len() int {
+func (k *Keys[K]) Len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.locks)

@@ -12,9 +12,9 @@ func TestKeys(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		run  func(t *testing.T, k *Keys)
+		run  func(t *testing.T, k *Keys[string])
 	}{
-		{"a held key makes the next holder wait until release", func(t *testing.T, k *Keys) {
+		{"a held key makes the next holder wait until release", func(t *testing.T, k *Keys[string]) {
 			release, ok := k.Acquire("a", nil)
 			require.True(t, ok)
 			got := make(chan func(), 1)
@@ -32,7 +32,7 @@ func TestKeys(t *testing.T) {
 			release()
 			(<-got)()
 		}},
-		{"different keys do not wait for each other", func(t *testing.T, k *Keys) {
+		{"different keys do not wait for each other", func(t *testing.T, k *Keys[string]) {
 			ra, ok := k.Acquire("a", nil)
 			require.True(t, ok)
 			rb, ok := k.Acquire("b", nil)
@@ -41,7 +41,7 @@ func TestKeys(t *testing.T) {
 			ra()
 			rb()
 		}},
-		{"stop ends a wait", func(t *testing.T, k *Keys) {
+		{"stop ends a wait", func(t *testing.T, k *Keys[string]) {
 			release, ok := k.Acquire("a", nil)
 			require.True(t, ok)
 			stop := make(chan struct{})
@@ -50,13 +50,13 @@ func TestKeys(t *testing.T) {
 			require.False(t, ok)
 			release()
 		}},
-		{"stop wins over a free key", func(t *testing.T, k *Keys) {
+		{"stop wins over a free key", func(t *testing.T, k *Keys[string]) {
 			stop := make(chan struct{})
 			close(stop)
 			_, ok := k.Acquire("a", stop)
 			require.False(t, ok)
 		}},
-		{"release twice releases once", func(t *testing.T, k *Keys) {
+		{"release twice releases once", func(t *testing.T, k *Keys[string]) {
 			release, ok := k.Acquire("a", nil)
 			require.True(t, ok)
 			release()
@@ -73,7 +73,7 @@ func TestKeys(t *testing.T) {
 			again()
 			<-other
 		}},
-		{"holders exclude each other while waiters give up", func(t *testing.T, k *Keys) {
+		{"holders exclude each other while waiters give up", func(t *testing.T, k *Keys[string]) {
 			var holders, most atomic.Int32
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
@@ -102,7 +102,7 @@ func TestKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var k Keys
+			var k Keys[string]
 			tt.run(t, &k)
 			require.Zero(t, k.Len(), "keys nobody holds are forgotten")
 		})

@@ -17,7 +17,7 @@ const NackResendPause = 10 * time.Millisecond
 // lane, the settling of the previous message (see [Settle]), a member joining or leaving.
 type Dispatcher struct {
 	keyMeta string
-	done    func(msg *message.Message)
+	done    func(msg *message.Message, pos Position)
 
 	mu          sync.Mutex
 	closed      bool
@@ -40,10 +40,24 @@ type Member struct {
 // Output is the member's channel; it is closed by Leave.
 func (m *Member) Output() <-chan *message.Message { return m.out }
 
+// Position is where a message came from in its backend — a partition and an offset (Kafka)
+// or sequence number (the SQL bus) — given with the message to Add and handed back with its
+// acknowledgement, so that the message need not carry it.
+type Position struct {
+	Partition int
+	Offset    int64
+}
+
+// queued is a message on a lane, with its position.
+type queued struct {
+	msg *message.Message
+	pos Position
+}
+
 type lane struct {
-	queue []*message.Message // queue[0] is the message handed over (or about to be) while busy
-	busy  bool               // queue[0] is handed over, awaiting its resend, or being reported done
-	out   *handover          // the hand-over of queue[0] not yet settled; nil when none
+	queue []queued  // queue[0] is the message handed over (or about to be) while busy
+	busy  bool      // queue[0] is handed over, awaiting its resend, or being reported done
+	out   *handover // the hand-over of queue[0] not yet settled; nil when none
 	// resend hands a nacked queue[0] over again after NackResendPause.
 	resend *time.Timer
 }
@@ -108,10 +122,11 @@ func (h *handover) end() {
 
 // New starts a dispatcher with n lanes that reads keys from metadata keyMeta and hands messages
 // to its members' Output channels. done, when not nil, is called with every message once it was
-// acked (a copy of the one added, when it was nacked before), before the next message of its
-// lane is handed over; it is called from the goroutine that settled the message (the
-// consumer's, see [Settle], or one waiting for the ack) and must not call the dispatcher.
-func New(n int, keyMeta string, done func(msg *message.Message)) *Dispatcher {
+// acked (a copy of the one added, when it was nacked before) and the position it was added
+// with, before the next message of its lane is handed over; it is called from the goroutine
+// that settled the message (the consumer's, see [Settle], or one waiting for the ack) and must
+// not call the dispatcher.
+func New(n int, keyMeta string, done func(msg *message.Message, pos Position)) *Dispatcher {
 	return &Dispatcher{
 		lanes:   make([]lane, n),
 		idle:    make(chan struct{}),
@@ -226,9 +241,9 @@ func (d *Dispatcher) Lane(key string) int {
 	return int(h.Sum32() % uint32(len(d.lanes)))
 }
 
-// Add queues msg on its key's lane, and hands it over at once when the lane is idle and there
-// is a member. It never blocks.
-func (d *Dispatcher) Add(msg *message.Message) {
+// Add queues msg, from position pos, on its key's lane, and hands it over at once when the lane
+// is idle and there is a member. It never blocks.
+func (d *Dispatcher) Add(msg *message.Message, pos Position) {
 	i := d.Lane(msg.Metadata.Get(d.keyMeta))
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -236,7 +251,7 @@ func (d *Dispatcher) Add(msg *message.Message) {
 		return
 	}
 	l := &d.lanes[i]
-	l.queue = append(l.queue, msg)
+	l.queue = append(l.queue, queued{msg, pos})
 	d.dispatchLocked(i)
 }
 
@@ -255,7 +270,7 @@ func (d *Dispatcher) dispatchLocked(i int) {
 		return
 	}
 	m := d.members[i%len(d.members)]
-	msg := l.queue[0]
+	msg := l.queue[0].msg
 	h := &handover{d: d, lane: i, msg: msg}
 	if !m.settles {
 		d.watchers.Add(1)
@@ -321,16 +336,17 @@ func (d *Dispatcher) settle(h *handover, acked bool) {
 			return
 		}
 		// Redeliver a fresh copy: a Watermill message is acked or nacked once.
-		l.queue[0] = h.msg.Copy()
+		l.queue[0].msg = h.msg.Copy()
 		l.resend = time.AfterFunc(NackResendPause, func() { d.resend(h.lane) })
 		d.mu.Unlock()
 		return
 	}
-	l.queue[0] = nil
+	pos := l.queue[0].pos
+	l.queue[0] = queued{}
 	l.queue = l.queue[1:]
 	d.mu.Unlock()
 	if d.done != nil {
-		d.done(h.msg) // before the lane's next hand-over: the lane stays busy meanwhile
+		d.done(h.msg, pos) // before the lane's next hand-over: the lane stays busy meanwhile
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -45,7 +45,7 @@ func eachMode(t *testing.T, test func(t *testing.T, md mode)) {
 }
 
 // joined starts a dispatcher with one member.
-func joined(md mode, n int, done func(*message.Message)) (*Dispatcher, *Member) {
+func joined(md mode, n int, done func(*message.Message, Position)) (*Dispatcher, *Member) {
 	d := New(n, keyMeta, done)
 	return d, d.Join(md.settles)
 }
@@ -75,11 +75,11 @@ func TestOneUnackedMessagePerKey(t *testing.T) {
 		defer goleak.VerifyNone(t)
 		var mu sync.Mutex
 		var done []string
-		d, mem := joined(md, 8, func(m *message.Message) { mu.Lock(); done = append(done, m.UUID); mu.Unlock() })
+		d, mem := joined(md, 8, func(m *message.Message, _ Position) { mu.Lock(); done = append(done, m.UUID); mu.Unlock() })
 		defer d.Close()
 
-		d.Add(msg("a1", "a"))
-		d.Add(msg("a2", "a"))
+		d.Add(msg("a1", "a"), Position{})
+		d.Add(msg("a2", "a"), Position{})
 		first := receive(t, mem)
 		require.Equal(t, "a1", first.UUID)
 		nothing(t, mem) // a2 waits for a1's ack
@@ -88,7 +88,7 @@ func TestOneUnackedMessagePerKey(t *testing.T) {
 		for d.Lane(other) == d.Lane("a") {
 			other += "b"
 		}
-		d.Add(msg("b1", other))
+		d.Add(msg("b1", other), Position{})
 		require.Equal(t, "b1", receive(t, mem).UUID, "another lane is not blocked")
 
 		md.ack(first)
@@ -102,8 +102,8 @@ func TestNackRedeliversBeforeLaterMessages(t *testing.T) {
 		defer goleak.VerifyNone(t)
 		d, mem := joined(md, 4, nil)
 		defer d.Close()
-		d.Add(msg("1", "k"))
-		d.Add(msg("2", "k"))
+		d.Add(msg("1", "k"), Position{})
+		d.Add(msg("2", "k"), Position{})
 		m := receive(t, mem)
 		ctx := m.Context()
 		md.nack(m)
@@ -122,7 +122,7 @@ func TestMessagesWithoutKeyShareOneOrder(t *testing.T) {
 		d, mem := joined(md, 16, nil)
 		defer d.Close()
 		for i := range 20 {
-			d.Add(msg(fmt.Sprint(i), ""))
+			d.Add(msg(fmt.Sprint(i), ""), Position{})
 		}
 		for i := range 20 {
 			m := receive(t, mem)
@@ -136,9 +136,9 @@ func TestCloseGivesUpUnackedMessages(t *testing.T) {
 	eachMode(t, func(t *testing.T, md mode) {
 		defer goleak.VerifyNone(t)
 		acked := make(chan string, 2)
-		d, mem := joined(md, 2, func(m *message.Message) { acked <- m.UUID })
-		d.Add(msg("held", "k"))
-		d.Add(msg("queued", "k"))
+		d, mem := joined(md, 2, func(m *message.Message, _ Position) { acked <- m.UUID })
+		d.Add(msg("held", "k"), Position{})
+		d.Add(msg("queued", "k"), Position{})
 		m := receive(t, mem)
 		d.Close()
 		<-m.Context().Done()
@@ -161,7 +161,7 @@ func TestMembersShareLanesWithoutSplittingAKey(t *testing.T) {
 		defer d.Close()
 		a, b := d.Join(md.settles), d.Join(md.settles)
 		for i := range 40 {
-			d.Add(msg(fmt.Sprint(i), fmt.Sprint("key-", i%8)))
+			d.Add(msg(fmt.Sprint(i), fmt.Sprint("key-", i%8)), Position{})
 		}
 		got := map[*Member]int{}
 		keyOwner := map[string]*Member{}
@@ -195,10 +195,10 @@ func TestLeaveHandsLanesToTheOthers(t *testing.T) {
 		d := New(1, keyMeta, nil)
 		defer d.Close()
 		a := d.Join(md.settles)
-		d.Add(msg("1", ""))
+		d.Add(msg("1", ""), Position{})
 		first := receive(t, a)
 		b := d.Join(md.settles)
-		d.Add(msg("2", ""))
+		d.Add(msg("2", ""), Position{})
 		nothing(t, b) // 2 waits for 1's ack, whoever holds it
 		d.Leave(a)
 		_, open := <-a.Output()
@@ -208,7 +208,7 @@ func TestLeaveHandsLanesToTheOthers(t *testing.T) {
 		require.Equal(t, "2", second.UUID)
 		md.ack(second)
 		d.Leave(b)
-		d.Add(msg("3", ""))
+		d.Add(msg("3", ""), Position{})
 		c := d.Join(md.settles)
 		require.Equal(t, "3", receive(t, c).UUID, "a lane waits for a member when there is none")
 	})
@@ -246,16 +246,16 @@ func TestDrain(t *testing.T) {
 				defer goleak.VerifyNone(t)
 				var mu sync.Mutex
 				var acked []string
-				d, mem := joined(md, 4, func(m *message.Message) {
+				d, mem := joined(md, 4, func(m *message.Message, _ Position) {
 					mu.Lock()
 					defer mu.Unlock()
 					acked = append(acked, m.UUID)
 				})
 				defer d.Close()
-				d.Add(msg("a1", "a"))
-				d.Add(msg("b1", "b"))
-				d.Add(msg("a2", "a"))
-				d.Add(msg("a3", "a"))
+				d.Add(msg("a1", "a"), Position{})
+				d.Add(msg("b1", "b"), Position{})
+				d.Add(msg("a2", "a"), Position{})
+				d.Add(msg("a3", "a"), Position{})
 				drained := make(chan struct{})
 				go func() { d.Drain(tt.stop); close(drained) }()
 				require.Eventually(t, func() bool { // a nack before the drain began is handed over again
@@ -297,7 +297,7 @@ func TestDrain(t *testing.T) {
 	t.Run("no member", func(t *testing.T) {
 		d := New(1, keyMeta, nil)
 		defer d.Close()
-		d.Add(msg("1", ""))
+		d.Add(msg("1", ""), Position{})
 		require.True(t, returns(func() { d.Drain(nil) }, 5*time.Second), "nobody to hand it to")
 	})
 }
@@ -308,8 +308,8 @@ func TestLeaveTakesBackWhatItsConsumerDidNotReceive(t *testing.T) {
 		d := New(2, keyMeta, nil)
 		defer d.Close()
 		a := d.Join(md.settles)
-		d.Add(msg("1", "k"))
-		d.Add(msg("2", "k"))
+		d.Add(msg("1", "k"), Position{})
+		d.Add(msg("2", "k"), Position{})
 		d.Leave(a) // 1 sat in a's channel, never received
 		_, open := <-a.Output()
 		require.False(t, open)
@@ -337,10 +337,13 @@ func TestSettle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t)
 			var done []string
-			d := New(1, keyMeta, func(m *message.Message) { done = append(done, m.UUID) })
+			d := New(1, keyMeta, func(m *message.Message, pos Position) {
+				done = append(done, m.UUID)
+				require.Equal(t, Position{Partition: 2, Offset: 7}, pos, "done gets the position Add was given")
+			})
 			defer d.Close()
 			m := d.Join(true)
-			d.Add(msg("1", ""))
+			d.Add(msg("1", ""), Position{Partition: 2, Offset: 7})
 			tt.settle(receive(t, m))
 			require.Equal(t, tt.done, done, "done is called within Settle")
 		})
