@@ -147,6 +147,14 @@ group.initial.rebalance.delay.ms=0
 offsets.topic.num.partitions=1
 transaction.state.log.num.partitions=1
 group.min.session.timeout.ms=1000
+
+# Bounded disk: every test and benchmark run writes fresh topics (a run of make bench writes a
+# few GB), and nothing reads them after the run; segments of 64 MB are deleted 15 minutes
+# after they were written, and no partition keeps more than 2 GB.
+log.segment.bytes=67108864
+log.retention.ms=900000
+log.retention.bytes=2147483648
+log.retention.check.interval.ms=60000
 EOF
 }
 
