@@ -63,7 +63,7 @@ func (b *Bus) PublishTx(ctx context.Context, tx *sql.Tx, batch []eventsvc.Outgoi
 		}
 		// pgWrite without keys: every message is stored; its result (the fresh keys) is empty.
 		if _, err := tx.ExecContext(ctx, pgWrite, []string{}, []string{}, []int64{}, now,
-			g.topics, g.parts, g.uuids, g.payloads, g.metas, g.keys, notifyChannel); err != nil {
+			g.topics, g.parts, g.uuids, g.payloads, g.metas, g.keys, notifyChannel, g.codecs); err != nil {
 			return nil, fmt.Errorf("events.sql: publish: %w", err)
 		}
 	}

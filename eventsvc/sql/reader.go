@@ -586,10 +586,10 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 // pgFetch reads several partitions of a topic in one query on PostgreSQL, where messages
 // carry their payload: $1 the topic, $2–$4 the partitions, the sequence number after which
 // each is read, and how many messages of each at most.
-const pgFetch = `SELECT w.part, m.seq, m.uuid, m.payload, m.metadata
+const pgFetch = `SELECT w.part, m.seq, m.uuid, m.payload, m.codec, m.metadata
 	FROM unnest($2::int[], $3::bigint[], $4::int[]) AS w(part, after, lim)
 	CROSS JOIN LATERAL (
-		SELECT seq, uuid, payload, metadata FROM bus_messages
+		SELECT seq, uuid, payload, codec, metadata FROM bus_messages
 		WHERE topic = $1 AND part = w.part AND seq > w.after ORDER BY seq LIMIT w.lim) m`
 
 // readAll returns the messages the wants ask for, per partition in order of sequence, in one
@@ -606,16 +606,19 @@ func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]r
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			p        int
+			p, codec int
 			seq      int64
 			id, meta string
 			payload  []byte
 		)
-		if err := rows.Scan(&p, &seq, &id, &payload, &meta); err != nil {
+		if err := rows.Scan(&p, &seq, &id, &payload, &codec, &meta); err != nil {
 			return got, err
 		}
 		if p < 0 || p >= Partitions {
 			return got, fmt.Errorf("message %d: partition %d", seq, p)
+		}
+		if payload, err = decodePayload(seq, payload, codec); err != nil {
+			return got, err
 		}
 		msg, err := newMessage(seq, id, payload, meta)
 		if err != nil {

@@ -44,7 +44,7 @@ CREATE INDEX bus_once_expires_at ON bus_once (expires_at)`
 
 // payloadOf lets a message refer to the payload of another message published in the same
 // transaction (an event and its sub-topic event), so that the payload is stored once; codec
-// says how a payload is stored (0 as it is, 1 compressed with s2: SQLite only).
+// says how a payload is stored (0 as it is, 1 compressed with s2).
 const payloadOf = `;
 ALTER TABLE bus_messages ADD COLUMN payload_of BIGINT;
 ALTER TABLE bus_messages ADD COLUMN codec SMALLINT NOT NULL DEFAULT 0`

@@ -37,12 +37,13 @@ type row struct {
 // format) in bus_messages.codec; 0 is a payload stored as it is.
 const codecS2 = 1
 
-// compressFrom is the smallest payload compressed. On SQLite a payload of at least this size
-// is stored compressed when that saves a tenth or more: a 2.7 KB GitHub push takes about half,
-// so that two events' rows share a 4 KB page instead of taking one each, halving what the
-// group committer (SQLite's one writer) writes to the WAL and again to the database file.
-// Measured: 0.27–0.30× to 0.31–0.36× of the bare handler's ingest rate. PostgreSQL compresses
-// large values by itself.
+// compressFrom is the smallest payload compressed. A payload of at least this size is stored
+// compressed when that saves a tenth or more: a 2.7 KB GitHub push takes about half. On
+// SQLite two events' rows then share a 4 KB page instead of taking one each, halving what the
+// group committer (SQLite's one writer) writes to the WAL and again to the database file
+// (measured: 0.27–0.30× to 0.31–0.36× of the bare handler's ingest rate). On PostgreSQL the row
+// stays under the 2 KB at which the server would compress the value itself, with pglz, on the
+// cores it shares with everything else.
 const compressFrom = 512
 
 // scratch holds s2's working buffers (MaxEncodedLen of the payload) between publishes.
@@ -63,9 +64,10 @@ func compress(payload []byte) []byte {
 	return bytes.Clone(c)
 }
 
-// toRows prepares a batch's rows. sqlite says whether a row may refer to the previous row's
-// payload (the reference is last_insert_rowid(): PostgreSQL could only find it with another
-// round trip) and whether payloads are compressed (see compressFrom).
+// toRows prepares a batch's rows, payloads compressed (see compressFrom). sqlite says whether
+// a row may refer to the previous row's payload (the reference is last_insert_rowid():
+// PostgreSQL could only find it with another round trip); on PostgreSQL such a row shares the
+// previous row's compressed payload instead.
 func toRows(batch []eventsvc.Outgoing, sqlite bool) []row {
 	rows := make([]row, len(batch))
 	for i, o := range batch {
@@ -74,12 +76,17 @@ func toRows(batch []eventsvc.Outgoing, sqlite bool) []row {
 		if payload == nil {
 			payload = []byte{}
 		}
+		same := i > 0 && len(payload) > 0 && bytes.Equal(payload, rows[i-1].payload)
 		rows[i] = row{
 			topic: o.Topic, uuid: o.Message.UUID, payload: payload, stored: payload, meta: string(meta),
 			part:        partitionOf(o.Message.Metadata.Get(eventsvc.MetaKeyHeader), o.Message.UUID),
-			samePayload: sqlite && i > 0 && len(payload) > 0 && bytes.Equal(payload, rows[i-1].payload),
+			samePayload: sqlite && same,
 		}
-		if sqlite && !rows[i].samePayload && len(payload) >= compressFrom {
+		switch {
+		case rows[i].samePayload:
+		case same:
+			rows[i].stored, rows[i].codec = rows[i-1].stored, rows[i-1].codec
+		case len(payload) >= compressFrom:
 			if c := compress(payload); c != nil {
 				rows[i].stored, rows[i].codec = c, codecS2
 			}
@@ -264,8 +271,9 @@ func (b *Bus) published(topics map[string]int) {
 
 // pgWrite records the once keys of a group and stores its messages, in one statement, on
 // PostgreSQL. Its parameters are columns: $1–$3 the keys (scope, id, expiry), $4 the time of
-// the publish, $5–$10 the messages (topic, partition, id, payload, metadata, and the
-// 1-based number of the key of their request, 0 for none), $11 the notification channel.
+// the publish, $5–$10 and $12 the messages (topic, partition, id, payload as stored,
+// metadata, the 1-based number of the key of their request, 0 for none, and the payload's
+// codec), $11 the notification channel.
 //
 // A key is inserted, or renewed when it has expired (ON CONFLICT … WHERE: bus_once's primary
 // key decides it, across instances); the keys written are the fresh ones. A message is
@@ -281,10 +289,10 @@ const pgWrite = `WITH keys AS (
 ), fresh AS (
 	SELECT k.n FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(scope, id, n) JOIN keys USING (scope, id)
 ), stored AS (
-	INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at)
-	SELECT m.topic, m.part, m.uuid, m.payload, m.metadata, $4::bigint
-	FROM unnest($5::text[], $6::int[], $7::text[], $8::bytea[], $9::text[], $10::bigint[])
-		WITH ORDINALITY AS m(topic, part, uuid, payload, metadata, key, n)
+	INSERT INTO bus_messages (topic, part, uuid, payload, codec, metadata, created_at)
+	SELECT m.topic, m.part, m.uuid, m.payload, m.codec, m.metadata, $4::bigint
+	FROM unnest($5::text[], $6::int[], $7::text[], $8::bytea[], $9::text[], $10::bigint[], $12::smallint[])
+		WITH ORDINALITY AS m(topic, part, uuid, payload, metadata, key, codec, n)
 	WHERE m.key = 0 OR m.key IN (SELECT n FROM fresh)
 	ORDER BY m.n
 	RETURNING topic
@@ -301,13 +309,15 @@ type pgGroup struct {
 	parts                []int32
 	payloads             [][]byte
 	keys                 []int64
+	codecs               []int16
 }
 
 // addRows adds the messages of a request whose key is number key (0: none).
 func (g *pgGroup) addRows(rows []row, key int64) {
 	for _, m := range rows {
 		g.topics, g.uuids, g.metas = append(g.topics, m.topic), append(g.uuids, m.uuid), append(g.metas, m.meta)
-		g.parts, g.payloads, g.keys = append(g.parts, int32(m.part)), append(g.payloads, m.payload), append(g.keys, key)
+		g.parts, g.payloads, g.keys = append(g.parts, int32(m.part)), append(g.payloads, m.stored), append(g.keys, key)
+		g.codecs = append(g.codecs, int16(m.codec))
 	}
 }
 
@@ -315,7 +325,7 @@ func (g *pgGroup) addRows(rows []row, key int64) {
 // and pgWrite, which PostgreSQL runs as one implicit transaction — committed at the batch's
 // end, rolled back as a whole when a statement fails. The lock is taken before any sequence
 // number, and held until the commit, so that sequence numbers commit in order. Rows carry
-// their payload here (toRows shares none on PostgreSQL).
+// their payload here, compressed or not (toRows refers to no other row on PostgreSQL).
 func (b *Bus) writePostgres(ctx context.Context, reqs []*commitReq) ([]error, error) {
 	now := time.Now()
 	outcomes := make([]error, len(reqs))
@@ -350,7 +360,7 @@ func (b *Bus) writePostgres(ctx context.Context, reqs []*commitReq) ([]error, er
 		batch := &pgx.Batch{}
 		batch.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(publishLock))
 		batch.Queue(pgWrite, g.scopes, g.ids, g.expires, now.UnixNano(),
-			g.topics, g.parts, g.uuids, g.payloads, g.metas, g.keys, notifyChannel).
+			g.topics, g.parts, g.uuids, g.payloads, g.metas, g.keys, notifyChannel, g.codecs).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&fresh) })
 		return sc.Conn().SendBatch(ctx, batch).Close()
 	})
