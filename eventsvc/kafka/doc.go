@@ -29,9 +29,12 @@
 // Each subscription is a consumer group (events.kafka.groupPrefix + id) with a kafka-go Reader
 // per topic. Messages are handed to the subscription through per-key lanes (one unacknowledged
 // message per key), and an offset is committed only once it and every earlier offset of its
-// partition was acknowledged — after the handler succeeded or the event was dead-lettered. A
-// new group starts from the oldest retained record. After a restart or a rebalance, consumption
-// resumes from the committed offsets: nothing is lost, and at most the uncommitted window
-// (events.kafka.maxInFlight per reader) is delivered again. kafka-go gives no revocation
-// callback, so during a rebalance two instances may briefly handle records of one partition.
+// partition was acknowledged — after the handler succeeded or the event was dead-lettered —
+// at most every events.kafka.commitInterval (100ms). A new group starts from the oldest
+// retained record. After a restart or a rebalance, consumption resumes from the committed
+// offsets: nothing is lost, and at most the uncommitted window (events.kafka.maxInFlight per
+// reader, and what was handled since the last commit) is delivered again. A graceful stop
+// first handles what the reader fetched and commits it, so that a restart handles none of it
+// again. kafka-go gives no revocation callback, so during a rebalance two instances may
+// briefly handle records of one partition.
 package kafka
