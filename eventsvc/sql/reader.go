@@ -538,7 +538,7 @@ func (r *reader) fetch(ctx context.Context) (more bool, err error) {
 		r.starved = len(wants) > 0 // no room
 		return false, nil
 	}
-	var got [Partitions][]read
+	var got [Partitions][]fetched
 	if r.bus.db.Dialect() == database.Postgres {
 		got, err = r.readAll(ctx, live)
 	} else {
@@ -594,7 +594,7 @@ const pgFetch = `SELECT w.part, m.seq, m.uuid, m.payload, m.codec, m.metadata
 
 // readAll returns the messages the wants ask for, per partition in order of sequence, in one
 // query.
-func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]read, err error) {
+func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]fetched, err error) {
 	parts, cursors, limits := make([]int32, len(wants)), make([]int64, len(wants)), make([]int32, len(wants))
 	for i, w := range wants {
 		parts[i], cursors[i], limits[i] = int32(w.p), w.cursor, int32(w.limit)
@@ -624,7 +624,7 @@ func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]r
 		if err != nil {
 			return got, err
 		}
-		got[p] = append(got[p], read{seq, msg})
+		got[p] = append(got[p], fetched{seq, msg})
 	}
 	if err := rows.Err(); err != nil {
 		return got, err
@@ -633,25 +633,25 @@ func (r *reader) readAll(ctx context.Context, wants []want) (got [Partitions][]r
 		// PostgreSQL returns each partition in the lateral query's order, but SQL promises no
 		// order without an outer ORDER BY (which would sort the payloads on the server): the
 		// watermark needs them in order, so they are sorted here, cheaply when they are.
-		slices.SortFunc(rs, func(a, b read) int { return cmp.Compare(a.seq, b.seq) })
+		slices.SortFunc(rs, func(a, b fetched) int { return cmp.Compare(a.seq, b.seq) })
 	}
 	return got, nil
 }
 
-// read is a message read for a subscription, with its sequence number.
-type read struct {
+// fetched is a message read for a subscription, with its sequence number.
+type fetched struct {
 	seq int64
 	msg *message.Message
 }
 
 // read returns up to limit messages of partition p after cursor, on SQLite.
-func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]read, error) {
+func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]fetched, error) {
 	rows, err := r.bus.stmts.read.query(ctx, r.topic, p, cursor, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var msgs []read
+	var msgs []fetched
 	for rows.Next() {
 		var (
 			seq      int64
@@ -669,7 +669,7 @@ func (r *reader) read(ctx context.Context, p int, cursor int64, limit int) ([]re
 		if err != nil {
 			return nil, err
 		}
-		msgs = append(msgs, read{seq, msg})
+		msgs = append(msgs, fetched{seq, msg})
 	}
 	return msgs, rows.Err()
 }
