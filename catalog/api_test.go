@@ -85,6 +85,15 @@ func startCatalog(t *testing.T, yaml string, extra ...fx.Option) catalogApp {
 
 func (a catalogApp) do(method, path string, body any) (int, any) {
 	a.t.Helper()
+	w := a.request(method, path, body)
+	var out any
+	_ = json.Unmarshal(w.Body.Bytes(), &out)
+	return w.Code, out
+}
+
+// request sends a request as the test user and returns the recorded response.
+func (a catalogApp) request(method, path string, body any) *httptest.ResponseRecorder {
+	a.t.Helper()
 	var rdr *bytes.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -97,9 +106,7 @@ func (a catalogApp) do(method, path string, body any) (int, any) {
 	r.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	a.srv.Handler().ServeHTTP(w, r)
-	var out any
-	_ = json.Unmarshal(w.Body.Bytes(), &out)
-	return w.Code, out
+	return w
 }
 
 func TestCatalogAPI(t *testing.T) {
@@ -108,7 +115,7 @@ func TestCatalogAPI(t *testing.T) {
 	code, body := a.do(http.MethodPost, "/api/catalog/locations", map[string]string{"type": "url", "target": "https://git.example/acme/artist-web/blob/main/catalog-info.yaml"})
 	require.Equal(t, http.StatusCreated, code, body)
 	loc := body.(map[string]any)["location"].(map[string]any)
-	require.Len(t, body.(map[string]any)["entities"], 2)
+	require.Len(t, body.(map[string]any)["entities"], 3, "the location's Location entity, then the two of its file")
 
 	code, _ = a.do(http.MethodPost, "/api/catalog/locations", map[string]string{"type": "url", "target": "https://git.example/acme/artist-web/blob/main/catalog-info.yaml"})
 	require.Equal(t, http.StatusConflict, code, "the same location twice")
@@ -132,7 +139,7 @@ func TestCatalogAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, []any{map[string]any{"kind": "Component", "metadata": map[string]any{"name": "artist-web"}}}, body)
 
-	code, body = a.do(http.MethodGet, "/api/catalog/entities/by-query?limit=1&orderField=metadata.name,asc", nil)
+	code, body = a.do(http.MethodGet, "/api/catalog/entities/by-query?limit=1&orderField=metadata.name,asc&filter=kind=component&filter=kind=group", nil)
 	require.Equal(t, http.StatusOK, code)
 	page := body.(map[string]any)
 	require.EqualValues(t, 2, page["totalItems"])
@@ -167,7 +174,8 @@ func TestCatalogAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Empty(t, body, "deleting the location removed its entities")
 
-	for _, bad := range []string{"/api/catalog/entities?order=sideways:name", "/api/catalog/entities/by-query?cursor=zzz", "/api/catalog/entities?limit=-1", "/api/catalog/entity-facets"} {
+	for _, bad := range []string{"/api/catalog/entities?order=sideways:name", "/api/catalog/entities/by-query?cursor=zzz", "/api/catalog/entities?limit=-1",
+		"/api/catalog/entities?after=zzz", "/api/catalog/entity-facets", "/api/catalog/entities/by-query?totalItems=maybe"} {
 		code, _ = a.do(http.MethodGet, bad, nil)
 		require.Equal(t, http.StatusBadRequest, code, bad)
 	}

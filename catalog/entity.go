@@ -143,3 +143,38 @@ func ParseRef(s, defaultKind, defaultNamespace string) (EntityRef, error) {
 	}
 	return r, nil
 }
+
+// The annotations that say where an entity was read, as Backstage writes them: both hold a
+// location ref (url:https://…/catalog-info.yaml). Stagebus reads each location directly, so
+// the location an entity is managed by is also its origin.
+const (
+	AnnotationManagedByLocation       = "backstage.io/managed-by-location"
+	AnnotationManagedByOriginLocation = "backstage.io/managed-by-origin-location"
+)
+
+// The annotations that say where to see an entity's source, as Backstage's
+// AnnotateLocationEntityProcessor writes them for url locations.
+const (
+	AnnotationViewURL        = "backstage.io/view-url"
+	AnnotationEditURL        = "backstage.io/edit-url"
+	AnnotationSourceLocation = "backstage.io/source-location"
+)
+
+// sourceAnnotations are the view, edit and source annotations of an entity read from a url:
+// the file itself, its editor on hosts with GitHub's …/blob/<ref>/… URLs, and the folder.
+func sourceAnnotations(target string) map[string]string {
+	out := map[string]string{AnnotationViewURL: target}
+	if i := strings.LastIndex(target, "/"); i > strings.Index(target, "://")+2 {
+		out[AnnotationSourceLocation] = LocationURL + ":" + target[:i+1]
+	}
+	if before, after, ok := strings.Cut(target, "/blob/"); ok {
+		out[AnnotationEditURL] = before + "/edit/" + after
+	}
+	return out
+}
+
+// isLocationRef reports whether s is a location ref: url:<target> or file:<target>.
+func isLocationRef(s string) bool {
+	typ, target, ok := strings.Cut(s, ":")
+	return ok && target != "" && (typ == LocationURL || typ == LocationFile)
+}

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // Backstage's name for generated Location entities, not a security use
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -69,10 +71,11 @@ var (
 // Locations reads locations into the catalog: each location is a provider ("location:<id>")
 // that owns the entities its data holds.
 type Locations struct {
-	store   *Store
-	readers []Reader
-	baseDir string
-	log     zerolog.Logger
+	store     *Store
+	readers   []Reader
+	analyzers []Analyzer
+	baseDir   string
+	log       zerolog.Logger
 
 	configured []LocationConfig
 	// pending are the configured locations not read yet; only the loop uses it.
@@ -88,11 +91,12 @@ const (
 	locationRetry   = time.Minute
 )
 
-// NewLocations returns the location service; file targets are relative to baseDir. Failed
+// NewLocations returns the location service, reading url locations with readers and analyzing
+// repositories with analyzers; file targets are relative to baseDir. Failed
 // reads of configured locations are counted on reg (loop catalog.locations); reg may be nil.
-func NewLocations(store *Store, readers []Reader, configured []LocationConfig, baseDir string, log zerolog.Logger, reg prometheus.Registerer) *Locations {
+func NewLocations(store *Store, readers []Reader, analyzers []Analyzer, configured []LocationConfig, baseDir string, log zerolog.Logger, reg prometheus.Registerer) *Locations {
 	l := &Locations{
-		store: store, readers: readers, configured: configured, baseDir: baseDir, log: log,
+		store: store, readers: readers, analyzers: analyzers, configured: configured, baseDir: baseDir, log: log,
 		pending: append([]LocationConfig(nil), configured...),
 	}
 	l.loop = background.New("catalog.locations", locationRetry, l.readPending,
@@ -130,54 +134,129 @@ func (l *Locations) read(ctx context.Context, loc Location) ([]Entity, error) {
 	return l.store.model.Parser(ctx, loc, data)
 }
 
-// apply reads a location and replaces its entities.
-func (l *Locations) apply(ctx context.Context, loc Location) (Result, []Entity, error) {
-	entities, err := l.read(ctx, loc)
-	if err != nil {
-		return Result{}, nil, err
-	}
-	ds := make([]DeferredEntity, len(entities))
-	for i, e := range entities {
-		ds[i] = DeferredEntity{Entity: e, LocationKey: loc.Type + ":" + loc.Target}
-	}
-	res, err := l.store.ApplyMutation(ctx, providerOf(loc.ID), Mutation{Type: Full, Entities: ds})
-	return res, entities, err
+// LocationEntityName is the name of the Location entity that stands for a location, as
+// Backstage generates it: generated-<sha1 of type:target>.
+func LocationEntityName(typ, target string) string {
+	sum := sha1.Sum([]byte(typ + ":" + target))
+	return "generated-" + hex.EncodeToString(sum[:])
 }
 
-// Add registers a location through the API (url type only, as Backstage allows by default:
-// file locations come from catalog.locations) and reads it. With dryRun nothing is stored.
-func (l *Locations) Add(ctx context.Context, typ, target string, dryRun bool) (Location, []Entity, error) {
-	if typ != LocationURL {
-		return Location{}, nil, fmt.Errorf("%w %q: only url locations can be added here; file locations belong in catalog.locations", ErrLocationType, typ)
+// locationEntity is the Location entity of a location (named name).
+func locationEntity(loc Location, name string) Entity {
+	return Entity{
+		APIVersion: "backstage.io/v1alpha1", Kind: "Location",
+		Metadata: Metadata{Name: name, Namespace: DefaultNamespace},
+		Spec:     map[string]any{"type": loc.Type, "target": loc.Target},
 	}
-	loc := Location{ID: uuid.NewString(), Type: typ, Target: target}
+}
+
+// key is a location's ref (type:target): the location key of its entities. A relative file
+// target is made absolute first, as Backstage does.
+func (l *Locations) key(loc Location) string {
+	if loc.Type == LocationFile && !filepath.IsAbs(loc.Target) {
+		return LocationFile + ":" + filepath.Join(l.baseDir, loc.Target)
+	}
+	return loc.Type + ":" + loc.Target
+}
+
+// deferred reads a location: its Location entity (named name) first, then the entities of its
+// data, each with the location's key.
+func (l *Locations) deferred(ctx context.Context, loc Location, name string) ([]DeferredEntity, error) {
 	entities, err := l.read(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	key := l.key(loc)
+	_, target, _ := strings.Cut(key, ":")
+	self := locationEntity(Location{Type: loc.Type, Target: target}, name)
+	ds := make([]DeferredEntity, 0, 1+len(entities))
+	ds = append(ds, DeferredEntity{Entity: self, LocationKey: key})
+	for _, e := range entities {
+		ds = append(ds, DeferredEntity{Entity: e, LocationKey: key})
+	}
+	return ds, nil
+}
+
+// apply reads a location and replaces its entities (its Location entity among them).
+func (l *Locations) apply(ctx context.Context, loc Location, name string) (Result, error) {
+	ds, err := l.deferred(ctx, loc, name)
+	if err != nil {
+		return Result{}, err
+	}
+	return l.store.ApplyMutation(ctx, providerOf(loc.ID), Mutation{Type: Full, Entities: ds})
+}
+
+// Preview is a location as a dry run reads it: Location.ID is its ref (url:<target>), Exists
+// says whether it is registered already, and Entities are its Location entity and the
+// entities of its data as they would be stored (without uid, etag or relations).
+type Preview struct {
+	Exists   bool
+	Location Location
+	Entities []Entity
+}
+
+// Check reads a url location without storing anything (POST /locations?dryRun=true).
+func (l *Locations) Check(ctx context.Context, typ, target string) (Preview, error) {
+	if typ != LocationURL {
+		return Preview{}, errOnlyURL(typ)
+	}
+	loc := Location{ID: typ + ":" + target, Type: typ, Target: target}
+	name := LocationEntityName(typ, target)
+	existing, err := l.byTarget(ctx, typ, target)
+	exists := err == nil
+	switch {
+	case exists:
+		name = existing.entityName
+	case !errors.Is(err, ErrNotFound):
+		return Preview{}, err
+	}
+	loc.EntityRef = "location:" + DefaultNamespace + "/" + name
+	ds, err := l.deferred(ctx, loc, name)
+	if err != nil {
+		return Preview{}, err
+	}
+	p := Preview{Exists: exists, Location: loc, Entities: make([]Entity, 0, len(ds))}
+	var problems []error
+	for _, d := range ds {
+		prep, err := l.store.prepare(d)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		p.Entities = append(p.Entities, prep.entity)
+	}
+	if len(problems) > 0 {
+		return Preview{}, fmt.Errorf("%w: %w", ErrInvalidEntities, errors.Join(problems...))
+	}
+	return p, nil
+}
+
+func errOnlyURL(typ string) error {
+	return fmt.Errorf("%w %q: only url locations can be registered here; file locations belong in catalog.locations", ErrLocationType, typ)
+}
+
+// Add registers a url location through the API, as Backstage allows by default (file
+// locations come from catalog.locations), reads it and stores its entities; it returns the
+// location and the stored entities, its Location entity first.
+func (l *Locations) Add(ctx context.Context, typ, target string) (Location, []Entity, error) {
+	p, err := l.Check(ctx, typ, target)
 	if err != nil {
 		return Location{}, nil, err
 	}
-	var problems []error
-	for _, e := range entities {
-		if err := l.store.model.Validators.Validate(e); err != nil {
-			problems = append(problems, err)
-		}
+	if p.Exists {
+		existing, _ := l.byTarget(ctx, typ, target)
+		return existing.Location, nil, ErrLocationExists
 	}
-	if len(problems) > 0 {
-		return Location{}, nil, fmt.Errorf("%w: %w", ErrInvalidEntities, errors.Join(problems...))
-	}
-	if dryRun {
-		return loc, entities, nil
-	}
-	if _, err := l.store.db.ExecContext(ctx, `INSERT INTO catalog_locations (id, type, target, created_at) VALUES ($1, $2, $3, $4)`,
-		loc.ID, loc.Type, loc.Target, time.Now().UnixMilli()); err != nil {
+	name := LocationEntityName(typ, target)
+	loc := Location{ID: uuid.NewString(), Type: typ, Target: target, EntityRef: "location:" + DefaultNamespace + "/" + name}
+	if _, err := l.store.db.ExecContext(ctx, `INSERT INTO catalog_locations (id, type, target, created_at, origin, entity_name) VALUES ($1, $2, $3, $4, 'api', $5)`,
+		loc.ID, loc.Type, loc.Target, time.Now().UnixMilli(), name); err != nil {
 		if existing, ferr := l.byTarget(ctx, typ, target); ferr == nil {
-			return existing, nil, ErrLocationExists
+			return existing.Location, nil, ErrLocationExists
 		}
 		return Location{}, nil, fmt.Errorf("store location: %w", err)
 	}
-	res, stored, err := l.apply(ctx, loc)
-	if err == nil && len(res.Conflicts) > 0 {
-		err = fmt.Errorf("%w: %s is owned by %s", ErrEntitiesConflict, res.Conflicts[0].EntityRef, res.Conflicts[0].Owner)
-	}
+	stored, err := l.applyChecked(ctx, loc, name)
 	if err != nil {
 		_ = l.Delete(context.WithoutCancel(ctx), loc.ID)
 		return Location{}, nil, err
@@ -185,46 +264,123 @@ func (l *Locations) Add(ctx context.Context, typ, target string, dryRun bool) (L
 	return loc, stored, nil
 }
 
-func (l *Locations) byTarget(ctx context.Context, typ, target string) (Location, error) {
-	var loc Location
-	err := l.store.db.QueryRowContext(ctx, `SELECT id, type, target FROM catalog_locations WHERE type = $1 AND target = $2`, typ, target).Scan(&loc.ID, &loc.Type, &loc.Target)
+// applyChecked applies a location, refusing it when another provider owns one of its
+// entities, and returns its stored entities.
+func (l *Locations) applyChecked(ctx context.Context, loc Location, name string) ([]Entity, error) {
+	res, err := l.apply(ctx, loc, name)
+	if err == nil && len(res.Conflicts) > 0 {
+		err = fmt.Errorf("%w: %s is owned by %s", ErrEntitiesConflict, res.Conflicts[0].EntityRef, res.Conflicts[0].Owner)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l.store.ProvidedBy(ctx, providerOf(loc.ID))
+}
+
+// Update points a registered location at another url target (PUT /locations/{id}): the
+// new target is read first, then replaces the location's entities; the Location entity keeps
+// its name. ErrNotFound for an unknown id, ErrLocationExists when another location has the
+// target.
+func (l *Locations) Update(ctx context.Context, id, typ, target string) (Location, error) {
+	if typ != LocationURL {
+		return Location{}, errOnlyURL(typ)
+	}
+	old, err := l.Get(ctx, id)
+	if err != nil {
+		return Location{}, err
+	}
+	if other, err := l.byTarget(ctx, typ, target); err == nil && other.ID != id {
+		return other.Location, ErrLocationExists
+	}
+	loc := Location{ID: id, Type: typ, Target: target, EntityRef: old.EntityRef}
+	_, name, _ := strings.Cut(old.EntityRef, "/")
+	if _, err := l.deferred(ctx, loc, name); err != nil {
+		return Location{}, err
+	}
+	if _, err := l.store.db.ExecContext(ctx, `UPDATE catalog_locations SET type = $1, target = $2, entity_name = $3 WHERE id = $4`, typ, target, name, id); err != nil {
+		return Location{}, fmt.Errorf("update location: %w", err)
+	}
+	if _, err := l.applyChecked(ctx, loc, name); err != nil {
+		return Location{}, err
+	}
+	return loc, nil
+}
+
+// storedLocation is a row of catalog_locations.
+type storedLocation struct {
+	Location
+	entityName string
+}
+
+const locationColumns = `id, type, target, entity_name`
+
+func scanLocation(row interface{ Scan(...any) error }) (storedLocation, error) {
+	var s storedLocation
+	if err := row.Scan(&s.ID, &s.Type, &s.Target, &s.entityName); err != nil {
+		return storedLocation{}, err
+	}
+	if s.entityName == "" { // registered before the name was stored
+		s.entityName = LocationEntityName(s.Type, s.Target)
+	}
+	s.EntityRef = "location:" + DefaultNamespace + "/" + s.entityName
+	return s, nil
+}
+
+// byTarget finds a registered location (of the API) by type and target.
+func (l *Locations) byTarget(ctx context.Context, typ, target string) (storedLocation, error) {
+	loc, err := scanLocation(l.store.db.QueryRowContext(ctx, `SELECT `+locationColumns+` FROM catalog_locations WHERE type = $1 AND target = $2 AND origin = 'api'`, typ, target))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Location{}, ErrNotFound
+		return storedLocation{}, ErrNotFound
 	}
 	return loc, err
 }
 
-// List returns every location.
+// List returns the locations registered through the API, oldest first (those of
+// catalog.locations are not listed, as in Backstage: they exist as Location entities).
 func (l *Locations) List(ctx context.Context) ([]Location, error) {
-	rows, err := l.store.db.QueryContext(ctx, `SELECT id, type, target FROM catalog_locations ORDER BY created_at, id`)
+	rows, err := l.store.db.QueryContext(ctx, `SELECT `+locationColumns+` FROM catalog_locations WHERE origin = 'api' ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list locations: %w", err)
 	}
 	defer rows.Close()
 	out := []Location{}
 	for rows.Next() {
-		var loc Location
-		if err := rows.Scan(&loc.ID, &loc.Type, &loc.Target); err != nil {
+		loc, err := scanLocation(rows)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, loc)
+		out = append(out, loc.Location)
 	}
 	return out, rows.Err()
 }
 
-// Get returns a location, or ErrNotFound.
+// Get returns a location registered through the API, or ErrNotFound.
 func (l *Locations) Get(ctx context.Context, id string) (Location, error) {
-	var loc Location
-	err := l.store.db.QueryRowContext(ctx, `SELECT id, type, target FROM catalog_locations WHERE id = $1`, id).Scan(&loc.ID, &loc.Type, &loc.Target)
+	loc, err := scanLocation(l.store.db.QueryRowContext(ctx, `SELECT `+locationColumns+` FROM catalog_locations WHERE id = $1 AND origin = 'api'`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Location{}, ErrNotFound
 	}
-	return loc, err
+	return loc.Location, err
 }
 
-// Delete removes a location and the entities it provided.
+// ByEntity returns the registered location an entity originates from (its
+// backstage.io/managed-by-origin-location), or ErrNotFound.
+func (l *Locations) ByEntity(ctx context.Context, ref EntityRef) (Location, error) {
+	e, err := l.store.GetByRef(ctx, ref)
+	if err != nil {
+		return Location{}, err
+	}
+	typ, target, ok := strings.Cut(e.Metadata.Annotations[AnnotationManagedByOriginLocation], ":")
+	if !ok {
+		return Location{}, fmt.Errorf("%w: entity %s has no origin location", ErrNotFound, ref)
+	}
+	loc, err := l.byTarget(ctx, typ, target)
+	return loc.Location, err
+}
+
+// Delete removes a location registered through the API and the entities it provided.
 func (l *Locations) Delete(ctx context.Context, id string) error {
-	res, err := l.store.db.ExecContext(ctx, `DELETE FROM catalog_locations WHERE id = $1`, id)
+	res, err := l.store.db.ExecContext(ctx, `DELETE FROM catalog_locations WHERE id = $1 AND origin = 'api'`, id)
 	if err != nil {
 		return fmt.Errorf("delete location: %w", err)
 	}
@@ -238,26 +394,124 @@ func (l *Locations) Delete(ctx context.Context, id string) error {
 // RefreshTarget reads again every location with this url target (a push changed the file);
 // it returns how many it refreshed.
 func (l *Locations) RefreshTarget(ctx context.Context, target string) (int, error) {
-	rows, err := l.store.db.QueryContext(ctx, `SELECT id, type, target FROM catalog_locations WHERE target = $1`, target)
+	locs, err := l.query(ctx, `SELECT `+locationColumns+` FROM catalog_locations WHERE target = $1`, target)
 	if err != nil {
 		return 0, err
 	}
-	var locs []Location
-	for rows.Next() {
-		var loc Location
-		if err := rows.Scan(&loc.ID, &loc.Type, &loc.Target); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		locs = append(locs, loc)
-	}
-	rows.Close()
 	for _, loc := range locs {
-		if _, _, err := l.apply(ctx, loc); err != nil {
+		if _, err := l.apply(ctx, loc.Location, loc.entityName); err != nil {
 			return 0, err
 		}
 	}
 	return len(locs), nil
+}
+
+func (l *Locations) query(ctx context.Context, q string, args ...any) ([]storedLocation, error) {
+	rows, err := l.store.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storedLocation
+	for rows.Next() {
+		loc, err := scanLocation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, loc)
+	}
+	return out, rows.Err()
+}
+
+// Refresh reads again where an entity comes from (POST /refresh): the location that provided
+// it, or, for an entity a provider read from a url location (its location key), that file,
+// whose entities replace what the provider had from it. An entity with neither is kept
+// current by its provider alone, and there is nothing to read. ErrNotFound for an unknown
+// entity.
+func (l *Locations) Refresh(ctx context.Context, ref EntityRef) error {
+	provider, key, err := l.store.provenance(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if id, ok := strings.CutPrefix(provider, "location:"); ok {
+		locs, err := l.query(ctx, `SELECT `+locationColumns+` FROM catalog_locations WHERE id = $1`, id)
+		if err != nil || len(locs) == 0 {
+			return err
+		}
+		_, err = l.apply(ctx, locs[0].Location, locs[0].entityName)
+		return err
+	}
+	typ, target, ok := strings.Cut(key, ":")
+	if !ok || typ != LocationURL {
+		return nil
+	}
+	entities, err := l.read(ctx, Location{Type: typ, Target: target})
+	if err != nil {
+		return err
+	}
+	before, err := l.store.refsWithKey(ctx, provider, key)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	ds := make([]DeferredEntity, len(entities))
+	for i, e := range entities {
+		ds[i] = DeferredEntity{Entity: e, LocationKey: key}
+		keep[e.Ref().String()] = true
+	}
+	var removed []string
+	for _, r := range before {
+		if !keep[r] {
+			removed = append(removed, r)
+		}
+	}
+	_, err = l.store.ApplyMutation(ctx, provider, Mutation{Type: Delta, Entities: ds, Removed: removed})
+	return err
+}
+
+// Ancestry is an entity and where it comes from, as GET …/ancestry answers: the entity, then
+// the Location entity of the location that provided it.
+type Ancestry struct {
+	RootEntityRef string         `json:"rootEntityRef"`
+	Items         []AncestryItem `json:"items"`
+}
+
+// AncestryItem is one entity of an ancestry and the refs of its parents.
+type AncestryItem struct {
+	Entity           Entity   `json:"entity"`
+	ParentEntityRefs []string `json:"parentEntityRefs"`
+}
+
+// Ancestry returns an entity's ancestry, or ErrNotFound.
+func (l *Locations) Ancestry(ctx context.Context, ref EntityRef) (Ancestry, error) {
+	root, err := l.store.GetByRef(ctx, ref)
+	if err != nil {
+		return Ancestry{}, err
+	}
+	out := Ancestry{RootEntityRef: ref.String(), Items: []AncestryItem{{Entity: root, ParentEntityRefs: []string{}}}}
+	provider, _, err := l.store.provenance(ctx, ref)
+	if err != nil {
+		return Ancestry{}, err
+	}
+	id, ok := strings.CutPrefix(provider, "location:")
+	if !ok || strings.EqualFold(root.Kind, "Location") {
+		return out, nil
+	}
+	locs, err := l.query(ctx, `SELECT `+locationColumns+` FROM catalog_locations WHERE id = $1`, id)
+	if err != nil || len(locs) == 0 {
+		return out, err
+	}
+	parentRef := EntityRef{Kind: "location", Namespace: DefaultNamespace, Name: locs[0].entityName}
+	parent, err := l.store.GetByRef(ctx, parentRef)
+	if errors.Is(err, ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return Ancestry{}, err
+	}
+	out.Items[0].ParentEntityRefs = []string{parentRef.String()}
+	out.Items = append(out.Items, AncestryItem{Entity: parent, ParentEntityRefs: []string{}})
+	return out, nil
 }
 
 // configuredID gives a catalog.locations entry a stable id.
@@ -301,11 +555,13 @@ func (l *Locations) readPending(ctx context.Context) error {
 }
 
 func (l *Locations) ensureConfigured(ctx context.Context, loc Location) error {
-	if _, err := l.store.db.ExecContext(ctx, `INSERT INTO catalog_locations (id, type, target, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
-		loc.ID, loc.Type, loc.Target, time.Now().UnixMilli()); err != nil {
+	_, target, _ := strings.Cut(l.key(loc), ":")
+	name := LocationEntityName(loc.Type, target)
+	if _, err := l.store.db.ExecContext(ctx, `INSERT INTO catalog_locations (id, type, target, created_at, origin, entity_name) VALUES ($1, $2, $3, $4, 'config', $5) ON CONFLICT (id) DO UPDATE SET entity_name = excluded.entity_name`,
+		loc.ID, loc.Type, loc.Target, time.Now().UnixMilli(), name); err != nil {
 		return err
 	}
-	res, _, err := l.apply(ctx, loc)
+	res, err := l.apply(ctx, loc, name)
 	if err != nil {
 		return err
 	}

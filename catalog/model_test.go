@@ -92,18 +92,18 @@ func TestDeriveRelations(t *testing.T) {
 	})
 	e.Metadata.Namespace = "music"
 	require.Equal(t, []Relation{
-		{RelationConsumesAPI, "api:payments/charge"},
-		{RelationDependsOn, "component:prod/auth"},
-		{RelationDependsOn, "resource:music/artists-db"},
-		{RelationOwnedBy, "group:music/team-a"},
-		{RelationPartOf, "component:music/portal"},
-		{RelationPartOf, "system:music/artist-engagement"},
-		{RelationProvidesAPI, "api:music/artist-api"},
+		{Type: RelationConsumesAPI, TargetRef: "api:payments/charge"},
+		{Type: RelationDependsOn, TargetRef: "component:prod/auth"},
+		{Type: RelationDependsOn, TargetRef: "resource:music/artists-db"},
+		{Type: RelationOwnedBy, TargetRef: "group:music/team-a"},
+		{Type: RelationPartOf, TargetRef: "component:music/portal"},
+		{Type: RelationPartOf, TargetRef: "system:music/artist-engagement"},
+		{Type: RelationProvidesAPI, TargetRef: "api:music/artist-api"},
 	}, deriveRelations(e))
 	user := Entity{APIVersion: "backstage.io/v1alpha1", Kind: "User", Metadata: Metadata{Name: "ada"}, Spec: map[string]any{"memberOf": []any{"ops"}}}
-	require.Equal(t, []Relation{{RelationMemberOf, "group:default/ops"}}, deriveRelations(user))
+	require.Equal(t, []Relation{{Type: RelationMemberOf, TargetRef: "group:default/ops"}}, deriveRelations(user))
 	group := Entity{APIVersion: "backstage.io/v1alpha1", Kind: "Group", Metadata: Metadata{Name: "ops"}, Spec: map[string]any{"parent": "eng", "children": []any{"sre"}, "members": []any{"ada"}}}
-	require.Equal(t, []Relation{{RelationChildOf, "group:default/eng"}, {RelationHasMember, "user:default/ada"}, {RelationParentOf, "group:default/sre"}}, deriveRelations(group))
+	require.Equal(t, []Relation{{Type: RelationChildOf, TargetRef: "group:default/eng"}, {Type: RelationHasMember, TargetRef: "user:default/ada"}, {Type: RelationParentOf, TargetRef: "group:default/sre"}}, deriveRelations(group))
 }
 
 func TestParseYAML(t *testing.T) {

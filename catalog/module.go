@@ -26,12 +26,14 @@ type Params struct {
 	Locations  LocationsConfig
 	Extensions []ModelExtension      `group:"catalog.model"`
 	Readers    []Reader              `group:"catalog.readers"`
+	Analyzers  []Analyzer            `group:"catalog.analyzers"`
 	Registerer prometheus.Registerer `optional:"true"`
 }
 
 // Module provides the catalog Store and Locations (reading catalog.locations in the
 // background once started), the API routes, and the migrations. Modules replace validators
-// or the parser with AsModelExtension, and read url locations with AsReader.
+// or the parser with AsModelExtension, read url locations with AsReader, and analyze
+// repositories for POST /analyze-location with AsAnalyzer.
 var Module = fx.Module("catalog",
 	config.Provide[LocationsConfig]("catalog.locations"),
 	database.AsMigrations(Migrations...),
@@ -47,7 +49,7 @@ var Module = fx.Module("catalog",
 			if err != nil {
 				return nil, nil, err
 			}
-			locs := NewLocations(store, p.Readers, p.Locations, wd, log, p.Registerer)
+			locs := NewLocations(store, p.Readers, p.Analyzers, p.Locations, wd, log, p.Registerer)
 			p.Lifecycle.Append(fx.StartStopHook(locs.Start, locs.Stop))
 			return store, locs, nil
 		},

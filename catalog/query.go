@@ -2,8 +2,11 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -64,13 +67,20 @@ type Order struct {
 	Desc  bool
 }
 
-// Query selects entities.
+// Query selects entities: those matching one of the filter sets (all when there are none)
+// and the predicate (when set) and the full-text term (when set).
 type Query struct {
 	Filters        []FilterSet
+	Predicate      *Predicate
 	Order          []Order
 	FullTextTerm   string
 	FullTextFields []string
 	Limit, Offset  int
+	// After and Before page by keyset (at most one order field, no offset): the entities
+	// after After, or the last Limit before Before.
+	After, Before *Keyset
+	// SkipTotal leaves Page.Total at 0 instead of counting the matches.
+	SkipTotal bool
 }
 
 // canonicalRelation maps lower-cased relation types to their names.
@@ -100,6 +110,9 @@ func (b *sqlBuilder) where(q Query) string {
 			sets = append(sets, "("+strings.Join(conds, " AND ")+")")
 		}
 		clauses = append(clauses, "("+strings.Join(sets, " OR ")+")")
+	}
+	if q.Predicate != nil {
+		clauses = append(clauses, b.predicate(*q.Predicate))
 	}
 	if term := strings.ToLower(strings.TrimSpace(q.FullTextTerm)); term != "" {
 		fields := q.FullTextFields
@@ -163,51 +176,163 @@ func (b *sqlBuilder) list(values []string) string {
 	return strings.Join(ph, ", ")
 }
 
+// Keyset is a position in the order of a query with at most one order field: an entity's
+// value of that field (lower-cased; nil when it has none) and its ref. Paging by keyset stays
+// exact while entities are added and removed, unlike an offset.
+type Keyset struct {
+	Value *string `json:"v,omitempty"`
+	Ref   string  `json:"r"`
+}
+
+// Page is what Page returns: the entities, their keysets (when the query pages by keyset, or
+// has at most one order field), how many entities match in all (unless the query skipped the
+// count), and whether more follow in the direction read.
+type Page struct {
+	Entities []Entity
+	Keys     []Keyset
+	Total    int
+	More     bool
+}
+
 // Query returns a page of matching entities, with relations, and how many match in all.
 func (s *Store) Query(ctx context.Context, q Query) ([]Entity, int, error) {
+	p, err := s.Page(ctx, q)
+	return p.Entities, p.Total, err
+}
+
+// Page returns a page of matching entities in the query's order (each order field's value,
+// absent values last, then the ref): Limit of them (all when 0) after Offset, or, with a
+// keyset, those after After or the last ones before Before (still returned in order).
+func (s *Store) Page(ctx context.Context, q Query) (Page, error) {
+	var out Page
+	if !q.SkipTotal {
+		var b sqlBuilder
+		where := b.where(q)
+		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM catalog_entities e"+where, b.args...).Scan(&out.Total); err != nil {
+			return Page{}, fmt.Errorf("count entities: %w", err)
+		}
+	}
+	keyset := q.After != nil || q.Before != nil
+	if keyset && (len(q.Order) > 1 || q.Offset > 0) {
+		return Page{}, errors.New("catalog: keyset paging takes at most one order field and no offset")
+	}
+	// The page is chosen on refs and sort values alone (indexes only), then the bodies of just
+	// that page are read. Each order field's value is the smallest of the entity's values.
 	var b sqlBuilder
-	where := b.where(q)
-	var total int
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM catalog_entities e"+where, b.args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count entities: %w", err)
-	}
-	var joins, orderBy []string
-	var ob sqlBuilder
+	cols := []string{"e.entity_ref AS ref"}
 	for i, o := range q.Order {
-		dir := "ASC"
-		if o.Desc {
-			dir = "DESC"
+		sx, ok := refColumns[strings.ToLower(o.Field)]
+		if !ok {
+			sx = "(SELECT MIN(s.value) FROM catalog_search s WHERE s.entity_ref = e.entity_ref AND s.key = " + b.args.Add(strings.ToLower(o.Field)) + ")"
 		}
-		if col, ok := refColumns[strings.ToLower(o.Field)]; ok {
-			orderBy = append(orderBy, col+" "+dir)
-			continue
-		}
-		alias := fmt.Sprintf("o%d", i)
-		joins = append(joins, fmt.Sprintf(" LEFT JOIN catalog_search %s ON %s.entity_ref = e.entity_ref AND %s.key = %s", alias, alias, alias, ob.args.Add(strings.ToLower(o.Field))))
-		orderBy = append(orderBy, fmt.Sprintf("%s.value %s NULLS LAST", alias, dir))
+		cols = append(cols, fmt.Sprintf("%s AS sv%d", sx, i))
 	}
-	orderBy = append(orderBy, "e.entity_ref ASC")
-	// The joins come first in the statement, so their arguments are numbered first. The page
-	// is chosen on refs alone (indexes only), then the bodies of just that page are read.
-	var fb sqlBuilder
-	fb.args = append(fb.args, ob.args...)
-	where = fb.where(q)
-	query := "SELECT e.entity_ref FROM catalog_entities e" + strings.Join(joins, "") + where + " ORDER BY " + strings.Join(orderBy, ", ")
+	inner := "SELECT " + strings.Join(cols, ", ") + " FROM catalog_entities e" + b.where(q)
+	reverse := q.Before != nil
+	var orderBy []string
+	for i, o := range q.Order {
+		asc := !o.Desc
+		if reverse {
+			asc = !asc
+		}
+		nulls := "NULLS LAST"
+		if reverse {
+			nulls = "NULLS FIRST"
+		}
+		orderBy = append(orderBy, fmt.Sprintf("t.sv%d %s %s", i, map[bool]string{true: "ASC", false: "DESC"}[asc], nulls))
+	}
+	orderBy = append(orderBy, "t.ref "+map[bool]string{true: "DESC", false: "ASC"}[reverse])
+	query := "SELECT t.ref"
+	if len(q.Order) > 0 {
+		query += ", t.sv0"
+	} else {
+		query += ", NULL"
+	}
+	query += " FROM (" + inner + ") t"
+	if keyset {
+		query += " WHERE " + b.keyset(q)
+	}
+	query += " ORDER BY " + strings.Join(orderBy, ", ")
 	if q.Limit > 0 {
-		query += " LIMIT " + fb.args.Add(q.Limit)
+		query += " LIMIT " + b.args.Add(q.Limit+1)
 	}
 	if q.Offset > 0 {
 		if q.Limit <= 0 && s.db.Dialect() == database.SQLite {
 			query += " LIMIT -1" // SQLite needs a LIMIT before OFFSET
 		}
-		query += " OFFSET " + fb.args.Add(q.Offset)
+		query += " OFFSET " + b.args.Add(q.Offset)
 	}
-	refs, err := s.refs(ctx, query, fb.args...)
+	rows, err := s.db.QueryContext(ctx, query, b.args...)
 	if err != nil {
-		return nil, 0, err
+		return Page{}, fmt.Errorf("query entities: %w", err)
 	}
-	entities, err := s.byRefsInOrder(ctx, refs)
-	return entities, total, err
+	var refs []string
+	var keys []Keyset
+	for rows.Next() {
+		var k Keyset
+		var v sql.NullString
+		if err := rows.Scan(&k.Ref, &v); err != nil {
+			rows.Close()
+			return Page{}, err
+		}
+		if v.Valid {
+			k.Value = &v.String
+		}
+		refs, keys = append(refs, k.Ref), append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("query entities: %w", err)
+	}
+	if q.Limit > 0 && len(refs) > q.Limit {
+		refs, keys, out.More = refs[:q.Limit], keys[:q.Limit], true
+	}
+	if reverse {
+		slices.Reverse(refs)
+		slices.Reverse(keys)
+	}
+	byRef, err := s.byRefs(ctx, refs)
+	if err != nil {
+		return Page{}, err
+	}
+	for i, r := range refs { // refs that vanished in between are left out
+		if e, ok := byRef[r]; ok {
+			out.Entities = append(out.Entities, e)
+			out.Keys = append(out.Keys, keys[i])
+		}
+	}
+	return out, nil
+}
+
+// keyset is the condition on t.ref and t.sv0 (the first order field's value) that selects
+// the rows after q.After, or before q.Before, in the query's order.
+func (b *sqlBuilder) keyset(q Query) string {
+	k, forward := q.After, true
+	if k == nil {
+		k, forward = q.Before, false
+	}
+	refCmp := map[bool]string{true: ">", false: "<"}[forward]
+	if len(q.Order) == 0 {
+		return "t.ref " + refCmp + " " + b.args.Add(k.Ref)
+	}
+	// Ascending, absent values last: after (v, r) come greater values, then v with greater
+	// refs, then the absent ones.
+	greater := (forward != q.Order[0].Desc)
+	cmp := map[bool]string{true: ">", false: "<"}[greater]
+	// Placeholders are added in the order they appear: SQLite numbers named ones that way.
+	if k.Value == nil {
+		if forward {
+			return "(t.sv0 IS NULL AND t.ref > " + b.args.Add(k.Ref) + ")"
+		}
+		return "(t.sv0 IS NOT NULL OR t.ref < " + b.args.Add(k.Ref) + ")"
+	}
+	v := b.args.Add(*k.Value)
+	ref := b.args.Add(k.Ref)
+	c := fmt.Sprintf("(t.sv0 %s %s OR (t.sv0 = %s AND t.ref %s %s)", cmp, v, v, refCmp, ref)
+	if forward {
+		c += " OR t.sv0 IS NULL"
+	}
+	return c + ")"
 }
 
 // refs runs a query returning entity refs.
@@ -228,9 +353,8 @@ func (s *Store) refs(ctx context.Context, query string, args ...any) ([]string, 
 	return out, rows.Err()
 }
 
-// byRefsInOrder loads the entities of canonical refs, in the order given; refs that vanished
-// in between are left out.
-func (s *Store) byRefsInOrder(ctx context.Context, refs []string) ([]Entity, error) {
+// byRefs loads the entities of canonical refs.
+func (s *Store) byRefs(ctx context.Context, refs []string) (map[string]Entity, error) {
 	byRef := make(map[string]Entity, len(refs))
 	for start := 0; start < len(refs); start += 400 {
 		chunk := refs[start:min(start+400, len(refs))]
@@ -242,6 +366,16 @@ func (s *Store) byRefsInOrder(ctx context.Context, refs []string) ([]Entity, err
 		for _, e := range es {
 			byRef[e.Ref().String()] = e
 		}
+	}
+	return byRef, nil
+}
+
+// byRefsInOrder loads the entities of canonical refs, in the order given; refs that vanished
+// in between are left out.
+func (s *Store) byRefsInOrder(ctx context.Context, refs []string) ([]Entity, error) {
+	byRef, err := s.byRefs(ctx, refs)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Entity, 0, len(refs))
 	for _, r := range refs {
@@ -271,6 +405,9 @@ func (s *Store) load(ctx context.Context, query string, args ...any) ([]Entity, 
 			return nil, fmt.Errorf("entity %s: %w", ref, err)
 		}
 		e.Metadata.UID, e.Metadata.Etag = uid, etag
+		if e.Metadata.Namespace == "" { // stored before namespaces were filled in
+			e.Metadata.Namespace = DefaultNamespace
+		}
 		out = append(out, e)
 		refs = append(refs, ref)
 	}
@@ -413,13 +550,14 @@ type FacetCount struct {
 	Count int    `json:"count"`
 }
 
-// Facets counts the values of each facet field among the entities matching the filters.
-func (s *Store) Facets(ctx context.Context, facets []string, filters []FilterSet) (map[string][]FacetCount, error) {
+// Facets counts the values of each facet field among the entities the query matches (its
+// paging is ignored).
+func (s *Store) Facets(ctx context.Context, facets []string, q Query) (map[string][]FacetCount, error) {
 	out := map[string][]FacetCount{}
 	for _, f := range facets {
 		var b sqlBuilder
 		key := b.args.Add(strings.ToLower(f))
-		where := b.where(Query{Filters: filters})
+		where := b.where(q)
 		cond := " AND e.entity_ref IN (SELECT e.entity_ref FROM catalog_entities e" + where + ")"
 		rows, err := s.db.QueryContext(ctx, `SELECT MIN(s.original_value), count(DISTINCT s.entity_ref) FROM catalog_search s JOIN catalog_entities e ON e.entity_ref = s.entity_ref
 			WHERE s.key = `+key+` AND s.value IS NOT NULL`+cond+` GROUP BY s.value ORDER BY 2 DESC, 1`, b.args...)

@@ -35,7 +35,7 @@ func TestLocationsStopCancelsARead(t *testing.T) {
 	t.Parallel()
 	store, _ := newStore(t, databasetest.SQLite(t, catalog.Migrations))
 	reader := slowReader{reached: make(chan struct{}, 1)}
-	locs := catalog.NewLocations(store, []catalog.Reader{reader},
+	locs := catalog.NewLocations(store, []catalog.Reader{reader}, nil,
 		[]catalog.LocationConfig{{Type: catalog.LocationURL, Target: "https://slow.test/acme/x/blob/main/catalog-info.yaml"}},
 		t.TempDir(), zerolog.Nop(), prometheus.NewRegistry())
 	require.NoError(t, locs.Start(context.Background()))

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -89,6 +90,15 @@ var Migrations = []database.Migration{{
 	CREATE INDEX catalog_entities_ref_parts ON catalog_entities (entity_ref, kind, namespace, name);
 	DROP INDEX catalog_search_entity;
 	CREATE INDEX catalog_search_entity_key ON catalog_search (entity_ref, key, value);`,
+}, {
+	// Where a location comes from (the API, or catalog.locations, which the location routes
+	// do not serve, as in Backstage), and the name of the Location entity that stands for it,
+	// kept when its target changes.
+	Module:  "catalog",
+	Version: 3,
+	SQL: `ALTER TABLE catalog_locations ADD COLUMN origin TEXT NOT NULL DEFAULT 'api';
+	UPDATE catalog_locations SET origin = 'config' WHERE id LIKE 'config-%';
+	ALTER TABLE catalog_locations ADD COLUMN entity_name TEXT NOT NULL DEFAULT ''`,
 }}
 
 // MutationType is full or delta.
@@ -162,10 +172,30 @@ type prepared struct {
 	search      []searchRow
 }
 
-// prepare validates and normalises an entity.
+// prepare validates and normalises an entity: metadata.namespace is filled in, and an entity
+// read from a location (a location key type:target) is annotated with it and, for a url, with
+// where to view and edit its source, as Backstage's processing does.
 func (s *Store) prepare(d DeferredEntity) (prepared, error) {
 	e := d.Entity
 	e.Metadata.UID, e.Metadata.Etag, e.Relations = "", "", nil
+	if e.Metadata.Namespace == "" {
+		e.Metadata.Namespace = DefaultNamespace
+	}
+	if isLocationRef(d.LocationKey) {
+		e.Metadata.Annotations = maps.Clone(e.Metadata.Annotations)
+		if e.Metadata.Annotations == nil {
+			e.Metadata.Annotations = map[string]string{}
+		}
+		e.Metadata.Annotations[AnnotationManagedByLocation] = d.LocationKey
+		e.Metadata.Annotations[AnnotationManagedByOriginLocation] = d.LocationKey
+		if target, ok := strings.CutPrefix(d.LocationKey, LocationURL+":"); ok {
+			for k, v := range sourceAnnotations(target) {
+				if _, set := e.Metadata.Annotations[k]; !set { // the file's own values win
+					e.Metadata.Annotations[k] = v
+				}
+			}
+		}
+	}
 	if err := s.model.Validators.Validate(e); err != nil {
 		return prepared{}, err
 	}
@@ -486,6 +516,31 @@ func (s *Store) DeleteByUID(ctx context.Context, uid string) error {
 		}
 		return changeEvents(nil, []deletedEntity{{EntityRef: ref, UID: uid}})
 	})
+}
+
+// ProvidedBy returns the entities a provider provides, Location entities first, then by ref.
+func (s *Store) ProvidedBy(ctx context.Context, provider string) ([]Entity, error) {
+	refs, err := s.refs(ctx, `SELECT entity_ref FROM catalog_entities WHERE provider = $1 ORDER BY kind <> 'location', entity_ref`, provider)
+	if err != nil {
+		return nil, err
+	}
+	return s.byRefsInOrder(ctx, refs)
+}
+
+// provenance returns the provider of an entity and the location key it was provided with, or
+// ErrNotFound.
+func (s *Store) provenance(ctx context.Context, ref EntityRef) (provider, key string, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT provider, location_key FROM catalog_entities WHERE entity_ref = $1`, ref.String()).Scan(&provider, &key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", fmt.Errorf("%w: no entity %s", ErrNotFound, ref)
+	}
+	return provider, key, err
+}
+
+// refsWithKey returns the refs of a provider's entities provided with exactly this location
+// key.
+func (s *Store) refsWithKey(ctx context.Context, provider, key string) ([]string, error) {
+	return s.refs(ctx, `SELECT entity_ref FROM catalog_entities WHERE provider = $1 AND location_key = $2 ORDER BY entity_ref`, provider, key)
 }
 
 // LocationRefs returns the refs of a provider's entities whose location key starts with

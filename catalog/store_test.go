@@ -119,7 +119,7 @@ func TestStoreContract(t *testing.T) {
 		})
 
 		t.Run("facets and by-refs", func(t *testing.T) {
-			facets, err := s.Facets(ctx, []string{"kind", "spec.type"}, nil)
+			facets, err := s.Facets(ctx, []string{"kind", "spec.type"}, catalog.Query{})
 			require.NoError(t, err)
 			require.ElementsMatch(t, []catalog.FacetCount{{"API", 1}, {"Component", 1}, {"Group", 1}, {"User", 1}}, facets["kind"])
 			found, err := s.GetByRefs(ctx, []string{"component:default/artist-web", "component:default/missing", "not a ref", "user:ada"}, nil)
@@ -229,5 +229,93 @@ func TestLocationRefs(t *testing.T) {
 		refs, err = s.LocationRefs(ctx, "other", "url:")
 		require.NoError(t, err)
 		require.Empty(t, refs)
+	})
+}
+
+// TestKeysetPaging pages through entities by keyset in every direction, with values absent
+// and tied, and filters with predicates, on SQLite and PostgreSQL: reading forwards from any
+// page and backwards from the last gives every entity once, in order.
+func TestKeysetPaging(t *testing.T) {
+	t.Parallel()
+	databasetest.Each(t, catalog.Migrations, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		s, _ := newStore(t, db)
+		var es []catalog.Entity
+		for i := range 9 {
+			spec := map[string]any{"type": []string{"a", "b", "b"}[i%3]}
+			if i%4 == 0 {
+				spec = map[string]any{} // no spec.type: last in either direction
+			}
+			es = append(es, entity("Component", fmt.Sprintf("c%d", i), spec))
+		}
+		_, err := s.ApplyMutation(ctx, "p", catalog.Mutation{Type: catalog.Full, Entities: deferred(es...)})
+		require.NoError(t, err)
+		for _, tc := range []struct {
+			order []catalog.Order
+			want  []string
+		}{
+			{nil, []string{"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"}},
+			{[]catalog.Order{{Field: "spec.type"}}, []string{"c3", "c6", "c1", "c2", "c5", "c7", "c0", "c4", "c8"}},
+			{[]catalog.Order{{Field: "spec.type", Desc: true}}, []string{"c1", "c2", "c5", "c7", "c3", "c6", "c0", "c4", "c8"}},
+			{[]catalog.Order{{Field: "metadata.name", Desc: true}}, []string{"c8", "c7", "c6", "c5", "c4", "c3", "c2", "c1", "c0"}},
+		} {
+			name := func(es []catalog.Entity) []string {
+				out := make([]string, len(es))
+				for i, e := range es {
+					out[i] = e.Metadata.Name
+				}
+				return out
+			}
+			// Forwards, two at a time.
+			var seen []string
+			var last *catalog.Keyset
+			for {
+				p, err := s.Page(ctx, catalog.Query{Order: tc.order, Limit: 2, After: last, SkipTotal: true})
+				require.NoError(t, err)
+				seen = append(seen, name(p.Entities)...)
+				if !p.More {
+					break
+				}
+				last = &p.Keys[len(p.Keys)-1]
+			}
+			require.Equal(t, tc.want, seen, "forwards by %v", tc.order)
+			// Backwards from after the last, two at a time.
+			all, err := s.Page(ctx, catalog.Query{Order: tc.order})
+			require.NoError(t, err)
+			require.Equal(t, tc.want, name(all.Entities))
+			var back []string
+			first := &all.Keys[len(all.Keys)-1]
+			back = append(back, all.Entities[len(all.Entities)-1].Metadata.Name)
+			for {
+				p, err := s.Page(ctx, catalog.Query{Order: tc.order, Limit: 2, Before: first, SkipTotal: true})
+				require.NoError(t, err)
+				back = append(name(p.Entities), back...)
+				if !p.More {
+					break
+				}
+				first = &p.Keys[0]
+			}
+			require.Equal(t, tc.want, back, "backwards by %v", tc.order)
+		}
+
+		for _, tc := range []struct {
+			query string
+			want  int
+		}{
+			{`{"spec.type": "B"}`, 4},
+			{`{"spec.type": {"$in": ["a", "b"]}}`, 6},
+			{`{"spec.type": {"$exists": false}}`, 3},
+			{`{"$not": {"spec.type": {"$exists": true}}}`, 3},
+			{`{"metadata.name": {"$hasPrefix": "C"}, "spec.type": "a"}`, 2},
+			{`{"$any": [{"metadata.name": "c1"}, {"metadata.name": "c2"}]}`, 2},
+			{`{"$all": []}`, 9},
+			{`{"$any": []}`, 0},
+		} {
+			p, err := catalog.ParsePredicate(json.RawMessage(tc.query))
+			require.NoError(t, err, tc.query)
+			_, total, err := s.Query(ctx, catalog.Query{Predicate: &p})
+			require.NoError(t, err, tc.query)
+			require.Equal(t, tc.want, total, tc.query)
+		}
 	})
 }

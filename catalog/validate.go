@@ -139,11 +139,14 @@ func (v Validators) Validate(e Entity) error {
 	return &ValidationError{Ref: e.Ref().String(), Problems: ps}
 }
 
-// Location is where entities were read from.
+// Location is where entities were read from. EntityRef is the ref of the Location entity that
+// stands for it in the catalog (location:default/generated-…), as newer Backstage versions
+// report it.
 type Location struct {
-	ID     string `json:"id"`
-	Type   string `json:"type"`
-	Target string `json:"target"`
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Target    string `json:"target"`
+	EntityRef string `json:"entityRef,omitempty"`
 }
 
 // Parser turns the raw data of a location into entities (Backstage's entity data parser).

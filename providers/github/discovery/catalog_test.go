@@ -262,7 +262,7 @@ func TestPushUpdatesTheCatalog(t *testing.T) {
 	s.webhook("push", push("widgets", []string{"catalog-info.yaml"}, nil, nil))
 	s.waitFor("the added entity is visible", func() bool { return s.entity("widgets") != nil })
 	s.change(catalog.TopicEntityUpserted, ref)
-	require.Equal(t, "url:https://github.test/acme/widgets/blob/main/catalog-info.yaml", annotation(s.entity("widgets"), discovery.AnnotationLocation))
+	require.Equal(t, "url:https://github.test/acme/widgets/blob/main/catalog-info.yaml", annotation(s.entity("widgets"), catalog.AnnotationManagedByLocation))
 
 	gh.set("widgets", "catalog-info.yaml", componentYAML("widgets", "team-b"))
 	s.webhook("push", push("widgets", nil, nil, []string{"catalog-info.yaml", "README.md"}))
@@ -290,7 +290,7 @@ func TestPushUpdatesTheCatalog(t *testing.T) {
 	s.webhook("repository", renamed)
 	s.waitFor("the entity is under the new URL", func() bool {
 		e := s.entity("widgets")
-		return e != nil && annotation(e, discovery.AnnotationLocation) == "url:https://github.test/acme/gadgets/blob/main/catalog-info.yaml"
+		return e != nil && annotation(e, catalog.AnnotationManagedByLocation) == "url:https://github.test/acme/gadgets/blob/main/catalog-info.yaml"
 	})
 	s.change(catalog.TopicEntityDeleted, ref)
 	s.change(catalog.TopicEntityUpserted, ref)

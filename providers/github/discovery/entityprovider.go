@@ -27,12 +27,6 @@ const (
 	TopicRepository = github.Topic + ".repository"
 )
 
-// Annotations set on provided entities, as Backstage's processing sets them.
-const (
-	AnnotationLocation       = "backstage.io/managed-by-location"
-	AnnotationOriginLocation = "backstage.io/managed-by-origin-location"
-)
-
 // ProviderConfig is one entry of catalog.providers.github.<id>.
 type ProviderConfig struct {
 	// Organization whose repositories are discovered (required).
@@ -341,7 +335,7 @@ func (p *EntityProvider) refreshFile(ctx context.Context, r repository, file str
 	return nil
 }
 
-// read fetches and parses a catalog file, annotating its entities with their location.
+// read fetches and parses a catalog file; its entities' location key is the file's URL.
 func (p *EntityProvider) read(ctx context.Context, r repository, branch, file string) ([]catalog.DeferredEntity, error) {
 	owner, name, _ := strings.Cut(r.FullName, "/")
 	data, err := p.client.readFile(ctx, owner, name, branch, file)
@@ -355,12 +349,7 @@ func (p *EntityProvider) read(ctx context.Context, r repository, branch, file st
 		return nil, err
 	}
 	out := make([]catalog.DeferredEntity, len(es))
-	for i, e := range es {
-		if e.Metadata.Annotations == nil {
-			e.Metadata.Annotations = map[string]string{}
-		}
-		e.Metadata.Annotations[AnnotationLocation] = "url:" + u
-		e.Metadata.Annotations[AnnotationOriginLocation] = "url:" + u
+	for i, e := range es { // the store annotates them with the location key
 		out[i] = catalog.DeferredEntity{Entity: e, LocationKey: "url:" + u}
 	}
 	return out, nil

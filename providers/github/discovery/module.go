@@ -43,7 +43,8 @@ func newEntityProviders(p entityProviderParams) ([]eventsvc.Subscription, error)
 	return subs, nil
 }
 
-// Module provides the catalog reader of integrations.github hosts and the entity providers of
+// Module provides the catalog reader and analyzer of integrations.github hosts and the entity
+// providers of
 // catalog.providers.github; it needs the catalog module, and the providers/github module for
 // the webhooks that keep the catalog current between full syncs.
 var Module = fx.Module("providers/github/discovery",
@@ -51,6 +52,7 @@ var Module = fx.Module("providers/github/discovery",
 	config.Provide[Providers]("catalog.providers.github"),
 	fx.Provide(
 		catalog.AsReader(func(is Integrations) catalog.Reader { return NewReader(is) }),
+		catalog.AsAnalyzer(func(is Integrations) catalog.Analyzer { return NewAnalyzer(is) }),
 		eventsvc.AsSubscriptions(newEntityProviders),
 	),
 )
