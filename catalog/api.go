@@ -201,13 +201,9 @@ func (a *API) runQuery(w http.ResponseWriter, r *http.Request, req pageRequest) 
 		bad(w, r, "%v", err)
 		return
 	}
-	if c.Query != nil {
-		p, err := ParsePredicate(c.Query)
-		if err != nil {
-			bad(w, r, "%v", err)
-			return
-		}
-		q.Predicate = &p
+	if q.Predicate, err = optionalPredicate(c.Query); err != nil {
+		bad(w, r, "%v", err)
+		return
 	}
 	if c.OrderField != "" {
 		q.Order = []Order{{Field: c.OrderField, Desc: c.Desc}}
@@ -354,11 +350,10 @@ func (a *API) queryEntitiesByPredicate(w http.ResponseWriter, r *http.Request) {
 		bad(w, r, "offset must not be negative")
 		return
 	}
-	if len(body.Query) > 0 && string(body.Query) != "null" {
-		if _, err := ParsePredicate(body.Query); err != nil {
-			bad(w, r, "%v", err)
-			return
-		}
+	if p, err := optionalPredicate(body.Query); err != nil {
+		bad(w, r, "%v", err)
+		return
+	} else if p != nil {
 		req.c.Query = body.Query
 	}
 	if len(body.OrderBy) > 0 { // only the first order field applies, as on GET
@@ -373,6 +368,18 @@ func (a *API) queryEntitiesByPredicate(w http.ResponseWriter, r *http.Request) {
 		req.c.Term, req.c.TermFields = strings.TrimSpace(f.Term), f.Fields
 	}
 	a.runQuery(w, r, req)
+}
+
+// optionalPredicate parses a body's query: nil when there is none.
+func optionalPredicate(raw json.RawMessage) (*Predicate, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	p, err := ParsePredicate(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 // decodeBody decodes a JSON object body of at most 4 MiB, or answers 400 naming the shape
@@ -397,23 +404,30 @@ func splitAll(vs []string) []string {
 	return out
 }
 
-// byRefs is POST /entities/by-refs {entityRefs, fields}: {items} in request order, null for
-// refs that are unknown.
+// byRefs is POST /entities/by-refs {entityRefs, fields, query} (?filter=…): {items} in
+// request order, null for refs that are unknown or do not match the filters and the query (a
+// filter predicate, as newer Backstage versions send it).
 func (a *API) byRefs(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		EntityRefs []string `json:"entityRefs"`
-		Fields     []string `json:"fields"`
+		EntityRefs []string        `json:"entityRefs"`
+		Fields     []string        `json:"fields"`
+		Query      json.RawMessage `json:"query"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20)).Decode(&body); err != nil || body.EntityRefs == nil {
 		bad(w, r, "the body must be JSON {\"entityRefs\": [...], \"fields\": [...]}")
 		return
 	}
-	filters, err := ParseFilters(r.URL.Query()["filter"])
-	if err != nil {
+	var q Query
+	var err error
+	if q.Filters, err = ParseFilters(r.URL.Query()["filter"]); err != nil {
 		bad(w, r, "%v", err)
 		return
 	}
-	found, err := a.store.GetByRefs(r.Context(), body.EntityRefs, filters)
+	if q.Predicate, err = optionalPredicate(body.Query); err != nil {
+		bad(w, r, "%v", err)
+		return
+	}
+	found, err := a.store.GetByRefs(r.Context(), body.EntityRefs, q)
 	if err != nil {
 		httpserver.WriteError(w, r, err)
 		return
@@ -490,13 +504,10 @@ func (a *API) facetsByPredicate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var q Query
-	if len(body.Query) > 0 && string(body.Query) != "null" {
-		p, err := ParsePredicate(body.Query)
-		if err != nil {
-			bad(w, r, "%v", err)
-			return
-		}
-		q.Predicate = &p
+	var err error
+	if q.Predicate, err = optionalPredicate(body.Query); err != nil {
+		bad(w, r, "%v", err)
+		return
 	}
 	a.writeFacets(w, r, body.Facets, q)
 }
@@ -775,21 +786,20 @@ func (a *API) queryLocations(w http.ResponseWriter, r *http.Request) {
 		bad(w, r, "limit must be a positive integer")
 		return
 	}
-	pred := Predicate{}
-	if len(c.Query) > 0 && string(c.Query) != "null" {
-		var err error
-		if pred, err = ParsePredicate(c.Query); err != nil {
-			bad(w, r, "%v", err)
-			return
-		}
+	pred, err := optionalPredicate(c.Query)
+	if err != nil {
+		bad(w, r, "%v", err)
+		return
+	}
+	if pred == nil {
+		c.Query, pred = nil, &Predicate{}
+	} else {
 		for _, k := range pred.Keys() {
 			if k != "id" && k != "type" && k != "target" && k != "entityref" {
 				bad(w, r, "invalid filter predicate: the key %q is not one of id, type, target and entityRef", k)
 				return
 			}
 		}
-	} else {
-		c.Query = nil
 	}
 	locs, err := a.locations.List(r.Context())
 	if err != nil {

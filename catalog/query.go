@@ -502,8 +502,8 @@ func (s *Store) one(ctx context.Context, q string, arg string) (Entity, error) {
 }
 
 // GetByRefs returns the entities in the order of refs, nil where there is none (or the ref
-// cannot be parsed, or the entity does not match the filters).
-func (s *Store) GetByRefs(ctx context.Context, refs []string, filters []FilterSet) ([]*Entity, error) {
+// cannot be parsed, or the entity does not match the query's filters and predicate).
+func (s *Store) GetByRefs(ctx context.Context, refs []string, q Query) ([]*Entity, error) {
 	canonical := make([]string, len(refs))
 	var valid []string
 	for i, r := range refs {
@@ -516,7 +516,7 @@ func (s *Store) GetByRefs(ctx context.Context, refs []string, filters []FilterSe
 	for start := 0; start < len(valid); start += 400 {
 		chunk := valid[start:min(start+400, len(valid))]
 		var b sqlBuilder
-		where := b.where(Query{Filters: filters})
+		where := b.where(Query{Filters: q.Filters, Predicate: q.Predicate})
 		if where == "" {
 			where = " WHERE "
 		} else {

@@ -122,7 +122,7 @@ func TestStoreContract(t *testing.T) {
 			facets, err := s.Facets(ctx, []string{"kind", "spec.type"}, catalog.Query{})
 			require.NoError(t, err)
 			require.ElementsMatch(t, []catalog.FacetCount{{"API", 1}, {"Component", 1}, {"Group", 1}, {"User", 1}}, facets["kind"])
-			found, err := s.GetByRefs(ctx, []string{"component:default/artist-web", "component:default/missing", "not a ref", "user:ada"}, nil)
+			found, err := s.GetByRefs(ctx, []string{"component:default/artist-web", "component:default/missing", "not a ref", "user:ada"}, catalog.Query{})
 			require.NoError(t, err)
 			require.Len(t, found, 4)
 			require.Equal(t, "artist-web", found[0].Metadata.Name)
