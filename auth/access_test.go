@@ -265,21 +265,22 @@ func TestGuestProvider(t *testing.T) {
 
 			info := f.do(http.MethodGet, auth.UserInfoPath, tok)
 			require.Equal(t, http.StatusOK, info.code)
-			require.Equal(t, map[string]any{"userEntityRef": tt.ref, "ownershipEntityRefs": tt.owned}, info.body)
+			require.Equal(t, map[string]any{"claims": map[string]any{"sub": tt.ref, "ent": tt.owned}}, info.body)
 			require.Equal(t, http.StatusUnauthorized, f.do(http.MethodGet, auth.UserInfoPath, "").code)
 		})
 	}
 }
 
-// TestUserRoutes: userinfo and the cookie route serve user tokens only.
+// TestUserRoutes: userinfo and the cookie route serve user tokens only; userinfo answers
+// other principals 400 InputError, as Backstage does.
 func TestUserRoutes(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(o *auth.Options) {
 		o.ExternalAccess = []auth.ExternalAccess{{Type: auth.ExternalStatic, Options: auth.ExternalAccessOptions{Token: config.Secret(ciToken), Subject: "ci"}}}
 	})
 	res := f.do(http.MethodGet, auth.UserInfoPath, ciToken)
-	require.Equal(t, http.StatusForbidden, res.code)
-	require.Equal(t, "userinfo is only available to user tokens", f.lastRecord(auth.EventAuthorize).Meta["reason"])
+	require.Equal(t, http.StatusBadRequest, res.code)
+	require.Equal(t, "InputError", res.body["error"].(map[string]any)["name"])
 
 	tok := f.userToken("user:default/bob")
 	res = f.do(http.MethodGet, auth.CookiePath, tok)

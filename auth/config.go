@@ -120,12 +120,12 @@ func ClampTokenExpiration(d time.Duration) (time.Duration, bool) {
 	return c, c != d
 }
 
-// OmitOwnershipClaim is auth.omitIdentityTokenOwnershipClaim: when true (the default), user
-// tokens carry no ent claim and clients read ownership from GET /api/auth/v1/userinfo.
+// OmitOwnershipClaim is auth.omitIdentityTokenOwnershipClaim: when true, user tokens carry
+// no ent claim and clients read ownership from GET /api/auth/v1/userinfo. It is false by
+// default, as in Backstage until auth-backend 0.28: plugins of Backstage 1.24's era
+// (DefaultIdentityClient, the UserInfoService of backend-app-api 0.6) read ownership from the
+// token only, and see none without the claim.
 type OmitOwnershipClaim bool
-
-// SetDefaults omits the claim: slim tokens.
-func (o *OmitOwnershipClaim) SetDefaults() { *o = true }
 
 // decodeDuration decodes n with the configuration's duration rules. A problem at the node
 // itself is returned as a plain error, so that it is reported at the key's own path.

@@ -35,7 +35,7 @@ func TestConfig(t *testing.T) {
 			require.Empty(t, config.Get[auth.Admins](c, auth.AdminsPath))
 			require.Equal(t, time.Hour, config.Get[auth.KeyRotation](c, auth.KeyRotationPath).Duration())
 			require.Equal(t, time.Hour, config.Get[auth.TokenExpiration](c, auth.TokenExpirationPath).Duration())
-			require.True(t, bool(config.Get[auth.OmitOwnershipClaim](c, auth.OmitOwnershipClaimPath)))
+			require.False(t, bool(config.Get[auth.OmitOwnershipClaim](c, auth.OmitOwnershipClaimPath)), "ent is kept for 1.24-era plugins")
 			g := config.Get[auth.Providers](c, auth.ProvidersPath).Guest
 			require.Equal(t, "user:development/guest", g.UserEntityRef)
 			require.Equal(t, []string{"user:development/guest"}, g.Ownership())
@@ -50,7 +50,7 @@ func TestConfig(t *testing.T) {
 auth:
   environment: production
   admins: [user:default/alice]
-  omitIdentityTokenOwnershipClaim: false
+  omitIdentityTokenOwnershipClaim: true
   providers:
     guest:
       userEntityRef: user:default/visitor
@@ -74,7 +74,7 @@ backend:
           subjectPrefix: idp
 `, check: func(t *testing.T, c *config.Config) {
 			require.Equal(t, []string{"user:default/alice"}, config.Get[auth.Admins](c, auth.AdminsPath).Strings())
-			require.False(t, bool(config.Get[auth.OmitOwnershipClaim](c, auth.OmitOwnershipClaimPath)))
+			require.True(t, bool(config.Get[auth.OmitOwnershipClaim](c, auth.OmitOwnershipClaimPath)))
 			ext := config.Get[auth.BackendAuth](c, auth.BackendAuthPath).ExternalAccess
 			require.Len(t, ext, 2)
 			require.Equal(t, "ci-token-0123456789abcdefghij", ext[0].Options.Token.Value())

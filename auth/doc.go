@@ -20,10 +20,14 @@
 // # Tokens
 //
 //   - User tokens: header {typ: vnd.backstage.user, alg: ES256, kid}, claims iss
-//     (backend.baseUrl + /api/auth), sub (a user entity ref), aud: backstage, iat, exp
-//     (auth.backstageTokenExpiration, default 1h, clamped to 10m–24h). The ownership claim
-//     ent is left out unless auth.omitIdentityTokenOwnershipClaim is false; ownership is
-//     served by GET /api/auth/v1/userinfo.
+//     (backend.baseUrl + /api/auth), sub (a user entity ref), ent (the refs it owns through,
+//     left out when auth.omitIdentityTokenOwnershipClaim is true; GET /api/auth/v1/userinfo
+//     serves them either way), aud: backstage, iat, exp (auth.backstageTokenExpiration,
+//     default 1h, clamped to 10m–24h), and uip: the signature of the user's limited token.
+//   - Limited user tokens, which Backstage's clients rebuild from a user token without the
+//     key: header {typ: vnd.backstage.limited-user, alg, kid}, claims {sub, iat, exp} (the
+//     user token's), signature uip. They are accepted only on routes whose policy is
+//     httpserver.UserCookie (userinfo); elsewhere they are refused with 401.
 //   - Service tokens ([Service.IssueServiceToken]): header typ vnd.backstage.plugin, claims
 //     sub (the calling module), aud (the target module: the segment after /api/ of the
 //     routes it serves, see [ModuleOf]), iat, exp (1h). Their principal is

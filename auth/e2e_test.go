@@ -97,11 +97,20 @@ func TestDevelopmentGuestSignIn(t *testing.T) {
 
 	code, body = p.call(http.MethodGet, auth.UserInfoPath, tok)
 	require.Equal(t, http.StatusOK, code)
-	require.Equal(t, map[string]any{"userEntityRef": "user:development/guest", "ownershipEntityRefs": []any{"user:development/guest"}}, body)
+	require.Equal(t, map[string]any{"claims": map[string]any{"sub": "user:development/guest", "ent": []any{"user:development/guest"}}}, body)
 
 	code, body = p.call(http.MethodGet, auth.UserInfoPath, "")
 	require.Equal(t, http.StatusUnauthorized, code)
 	require.Equal(t, "AuthenticationError", body["error"].(map[string]any)["name"])
+
+	// The configuration's default keeps the ownership claim, for 1.24-era plugins.
+	require.Equal(t, []any{"user:development/guest"}, decodeSegment(t, tok, 1)["ent"])
+	code, body = p.call(http.MethodGet, auth.OpenIDConfigPath, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, p.svc.Issuer(), body["issuer"])
+	require.Equal(t, p.svc.Issuer()+"/.well-known/jwks.json", body["jwks_uri"])
+	require.Equal(t, p.svc.Issuer()+"/v1/userinfo", body["userinfo_endpoint"])
+	require.Equal(t, []any{"ES256"}, body["id_token_signing_alg_values_supported"])
 
 	code, body = p.call(http.MethodGet, auth.JWKSPath, "")
 	require.Equal(t, http.StatusOK, code)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -245,4 +246,16 @@ func decodeSegment(t testing.TB, tok string, i int) map[string]any {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
 	return m
+}
+
+// limitedToken rebuilds the limited user token of a user token as Backstage's
+// UserTokenHandler.createLimitedUserToken does, without the key:
+// b64(JSON.stringify({typ, alg, kid})).b64(JSON.stringify({sub, iat, exp})).uip.
+func limitedToken(t testing.TB, userToken string) string {
+	t.Helper()
+	h, c := decodeSegment(t, userToken, 0), decodeSegment(t, userToken, 1)
+	require.NotEmpty(t, c["uip"], "the user token has a uip claim")
+	header := fmt.Sprintf(`{"typ":"vnd.backstage.limited-user","alg":%q,"kid":%q}`, h["alg"], h["kid"])
+	payload := fmt.Sprintf(`{"sub":%q,"iat":%d,"exp":%d}`, c["sub"], int64(c["iat"].(float64)), int64(c["exp"].(float64)))
+	return base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + c["uip"].(string)
 }

@@ -13,6 +13,7 @@ import (
 // The auth routes.
 const (
 	JWKSPath         = "/api/auth/.well-known/jwks.json"
+	OpenIDConfigPath = "/api/auth/.well-known/openid-configuration"
 	UserInfoPath     = "/api/auth/v1/userinfo"
 	CookiePath       = "/api/auth/v1/cookie"
 	GuestRefreshPath = "/api/auth/guest/refresh"
@@ -22,8 +23,12 @@ const (
 //
 //   - GET /api/auth/.well-known/jwks.json (unauthenticated): the public keys that verify
 //     tokens here, {"keys": [JWK…]}: those made by instances of this auth.environment;
-//   - GET /api/auth/v1/userinfo (user credentials): {"userEntityRef", "ownershipEntityRefs"}
-//     of the caller's token; a service caller gets 403;
+//   - GET /api/auth/.well-known/openid-configuration (unauthenticated): the issuer, where its
+//     keys and userinfo are, and what it signs with, as Backstage's auth backend describes
+//     itself;
+//   - GET /api/auth/v1/userinfo (user credentials, limited user tokens too):
+//     {"claims": {"sub", "ent"}} of the caller, as Backstage answers; any other principal gets
+//     400;
 //   - GET /api/auth/v1/cookie (user credentials): sets the backstage-auth cookie to the
 //     caller's token for browsers, {"expiresAt"};
 //   - GET /api/auth/guest/refresh (unauthenticated): a user token for the guest, refused with
@@ -32,7 +37,8 @@ const (
 func (s *Service) Routes() []httpserver.Route {
 	return []httpserver.Route{
 		{Method: http.MethodGet, Path: JWKSPath, Handler: http.HandlerFunc(s.serveJWKS), Auth: httpserver.Unauthenticated},
-		{Method: http.MethodGet, Path: UserInfoPath, Handler: http.HandlerFunc(s.serveUserInfo)},
+		{Method: http.MethodGet, Path: OpenIDConfigPath, Handler: http.HandlerFunc(s.serveOpenIDConfig), Auth: httpserver.Unauthenticated},
+		{Method: http.MethodGet, Path: UserInfoPath, Handler: http.HandlerFunc(s.serveUserInfo), Auth: httpserver.UserCookie},
 		{Method: http.MethodGet, Path: CookiePath, Handler: http.HandlerFunc(s.serveCookie)},
 		{Method: http.MethodGet, Path: GuestRefreshPath, Handler: http.HandlerFunc(s.serveGuestRefresh), Auth: httpserver.Unauthenticated},
 	}
@@ -66,21 +72,63 @@ func (s *Service) refuse(w http.ResponseWriter, r *http.Request, actor, reason s
 	httpserver.WriteError(w, r, httpserver.Errorf(http.StatusForbidden, "%s", reason))
 }
 
+// OpenIDConfiguration is the body of GET /api/auth/.well-known/openid-configuration, in
+// the order of Backstage's auth backend. Stagebus issues tokens only through its sign-in
+// routes, so it lists no token endpoint and no grant types.
+type OpenIDConfiguration struct {
+	Issuer                            string   `json:"issuer"`
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+}
+
+func (s *Service) serveOpenIDConfig(w http.ResponseWriter, _ *http.Request) {
+	httpserver.WriteJSON(w, http.StatusOK, OpenIDConfiguration{
+		Issuer:                            s.issuer,
+		UserinfoEndpoint:                  s.issuer + "/v1/userinfo",
+		JWKSURI:                           s.issuer + "/.well-known/jwks.json",
+		ResponseTypesSupported:            []string{"id_token"},
+		SubjectTypesSupported:             []string{"public"},
+		IDTokenSigningAlgValuesSupported:  []string{Algorithm},
+		ScopesSupported:                   []string{"openid"},
+		TokenEndpointAuthMethodsSupported: []string{},
+		ClaimsSupported:                   []string{"sub", "ent"},
+		GrantTypesSupported:               []string{},
+	})
+}
+
+// UserInfoClaims is the body of GET /api/auth/v1/userinfo, Backstage's shape: the user and
+// the entities it owns through (itself and its groups).
+type UserInfoClaims struct {
+	Claims struct {
+		Sub string   `json:"sub"`
+		Ent []string `json:"ent"`
+	} `json:"claims"`
+}
+
 func (s *Service) serveUserInfo(w http.ResponseWriter, r *http.Request) {
 	p := httpserver.PrincipalFromContext(r.Context())
 	if p.Type != httpserver.PrincipalUser {
-		s.refuse(w, r, p.Subject, "userinfo is only available to user tokens", map[string]any{"principalType": string(p.Type)})
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "userinfo must be called with a token that represents a user principal"))
 		return
 	}
 	info, err := s.store.UserInfo(r.Context(), p.Subject)
-	if errors.Is(err, ErrUserNotFound) {
+	if errors.Is(err, ErrUserNotFound) { // e.g. a user of an external issuer: it owns itself
 		info, err = UserInfo{UserEntityRef: p.Subject, OwnershipEntityRefs: []string{p.Subject}}, nil
 	}
 	if err != nil {
 		httpserver.WriteError(w, r, err)
 		return
 	}
-	httpserver.WriteJSON(w, http.StatusOK, info)
+	var body UserInfoClaims
+	body.Claims.Sub, body.Claims.Ent = info.UserEntityRef, info.OwnershipEntityRefs
+	httpserver.WriteJSON(w, http.StatusOK, body)
 }
 
 func (s *Service) serveCookie(w http.ResponseWriter, r *http.Request) {

@@ -259,7 +259,7 @@ func (s *Service) verify(ctx context.Context, tok string, route httpserver.Route
 		return credentials{}, unauthenticated(reasonInvalid)
 	}
 	switch h.Typ {
-	case TypeUser, TypePlugin:
+	case TypeUser, TypeLimitedUser, TypePlugin:
 		return s.verifyOwn(ctx, tok, h, route)
 	}
 	if s.hasJWKS {

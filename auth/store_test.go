@@ -127,6 +127,6 @@ func TestTwoInstancesShareKeys(t *testing.T) {
 		w := httptest.NewRecorder()
 		srvB.Handler().ServeHTTP(w, r)
 		require.Equal(t, http.StatusOK, w.Code)
-		require.JSONEq(t, `{"userEntityRef":"user:default/carol","ownershipEntityRefs":["group:default/ops"]}`, w.Body.String())
+		require.JSONEq(t, `{"claims":{"sub":"user:default/carol","ent":["group:default/ops"]}}`, w.Body.String())
 	})
 }

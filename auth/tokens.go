@@ -21,6 +21,9 @@ const (
 	TypeUser = "vnd.backstage.user"
 	// TypePlugin is the typ header of service tokens between modules and instances.
 	TypePlugin = "vnd.backstage.plugin"
+	// TypeLimitedUser is the typ header of limited user tokens: {sub, iat, exp} of a user
+	// token, whose signature is the user token's uip claim (see LimitedToken).
+	TypeLimitedUser = "vnd.backstage.limited-user"
 	// UserAudience is the aud claim of user tokens.
 	UserAudience = "backstage"
 	// Algorithm is the only algorithm Stagebus signs with and accepts for its own tokens.
@@ -81,6 +84,7 @@ const (
 	reasonSubject       = "token has an invalid subject"
 	reasonLifetime      = "token lifetime is too long"
 	reasonUnknownIssuer = "token issuer is not configured for external access"
+	reasonLimited       = "illegal limited user token: this route needs a full user token"
 )
 
 // reasonFor maps a verification error to its reason.
@@ -185,7 +189,11 @@ func (s *Service) issueUserToken(ctx context.Context, id UserInfo, r *http.Reque
 	}
 	now := s.now().Truncate(time.Second)
 	exp := now.Add(s.tokenExpiration)
-	c := jwt.MapClaims{"iss": s.issuer, "sub": id.UserEntityRef, "aud": UserAudience, "iat": now.Unix(), "exp": exp.Unix()}
+	uip, err := identityProof(key, id.UserEntityRef, now.Unix(), exp.Unix())
+	if err != nil {
+		return Token{}, fmt.Errorf("issue user token: %w", err)
+	}
+	c := jwt.MapClaims{"iss": s.issuer, "sub": id.UserEntityRef, "aud": UserAudience, "iat": now.Unix(), "exp": exp.Unix(), "uip": uip}
 	if s.includeOwnership {
 		c["ent"] = id.OwnershipEntityRefs
 	}
@@ -225,6 +233,48 @@ func (s *Service) IssueServiceToken(ctx context.Context, caller, target string) 
 	return Token{Token: tok, ExpiresAt: exp}, nil
 }
 
+// limitedParts are the header and payload of the limited user token of a user token, encoded
+// as Backstage's clients rebuild them (JSON.stringify: these keys in this order, no spaces),
+// so that the user token's uip is a valid signature of what they rebuild.
+func limitedParts(kid, sub string, iat, exp int64) (string, error) {
+	encode := func(v any) (string, error) {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return "", err
+		}
+		return base64.RawURLEncoding.EncodeToString([]byte(strings.TrimSuffix(b.String(), "\n"))), nil
+	}
+	header, err := encode(struct {
+		Typ string `json:"typ"`
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+	}{TypeLimitedUser, Algorithm, kid})
+	if err != nil {
+		return "", err
+	}
+	payload, err := encode(struct {
+		Sub string `json:"sub"`
+		Iat int64  `json:"iat"`
+		Exp int64  `json:"exp"`
+	}{sub, iat, exp})
+	return header + "." + payload, err
+}
+
+// identityProof is a user token's uip claim: the signature of its limited user token.
+func identityProof(key *signingKey, sub string, iat, exp int64) (string, error) {
+	input, err := limitedParts(key.kid, sub, iat, exp)
+	if err != nil {
+		return "", err
+	}
+	sig, err := jwt.SigningMethodES256.Sign(input, key.priv)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
 func sign(key *signingKey, typ string, c jwt.MapClaims) (string, error) {
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, c)
 	t.Header["typ"] = typ
@@ -232,7 +282,8 @@ func sign(key *signingKey, typ string, c jwt.MapClaims) (string, error) {
 	return t.SignedString(key.priv)
 }
 
-// verifyOwn verifies a user or service token signed by an instance sharing the store.
+// verifyOwn verifies a user, limited user or service token signed by an instance sharing the
+// store. A limited user token is accepted on UserCookie routes only.
 func (s *Service) verifyOwn(ctx context.Context, tok string, h tokenHeader, route httpserver.Route) (credentials, *RefusalError) {
 	if h.Alg != Algorithm {
 		return credentials{}, unauthenticated(reasonAlgorithm)
@@ -247,11 +298,12 @@ func (s *Service) verifyOwn(ctx context.Context, tok string, h tokenHeader, rout
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 	}
-	target := ""
-	if h.Typ == TypeUser {
+	switch h.Typ {
+	case TypeUser:
 		opts = append(opts, jwt.WithAudience(UserAudience), jwt.WithIssuer(s.issuer))
-	} else {
-		target = ModuleOf(route.Path)
+	case TypeLimitedUser: // {sub, iat, exp}: no audience, no issuer
+	default:
+		target := ModuleOf(route.Path)
 		if target == "" {
 			return credentials{}, unauthenticated(reasonFor(jwt.ErrTokenInvalidAudience))
 		}
@@ -273,9 +325,16 @@ func (s *Service) verifyOwn(ctx context.Context, tok string, h tokenHeader, rout
 	if c.IssuedAt == nil {
 		return credentials{}, unauthenticated(reasonFor(jwt.ErrTokenRequiredClaimMissing))
 	}
-	if h.Typ == TypeUser {
+	switch h.Typ {
+	case TypeUser, TypeLimitedUser:
 		if validateEntityRef(c.Subject) != nil {
 			return credentials{}, unauthenticated(reasonSubject)
+		}
+		if h.Typ == TypeLimitedUser {
+			if route.Auth != httpserver.UserCookie {
+				return credentials{}, unauthenticated(reasonLimited)
+			}
+			return credentials{principal: httpserver.Principal{Type: httpserver.PrincipalUser, Subject: c.Subject}, expiresAt: exp, kind: "limited-user"}, nil
 		}
 		return credentials{principal: httpserver.Principal{Type: httpserver.PrincipalUser, Subject: c.Subject}, expiresAt: exp, kind: "user"}, nil
 	}

@@ -189,7 +189,7 @@ func TestCredentialSources(t *testing.T) {
 // issue is audited.
 func TestTokenShapes(t *testing.T) {
 	t.Parallel()
-	t.Run("user token is slim by default", func(t *testing.T) {
+	t.Run("user token without the ownership claim", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil)
 		tok, err := f.svc.IssueUserToken(context.Background(), auth.UserInfo{UserEntityRef: "user:default/bob", OwnershipEntityRefs: []string{"user:default/bob", "group:default/team"}})
@@ -200,6 +200,8 @@ func TestTokenShapes(t *testing.T) {
 		require.NotEmpty(t, h["kid"])
 		c := decodeSegment(t, tok.Token, 1)
 		now := float64(f.clock.Now().Unix())
+		require.NotEmpty(t, c["uip"])
+		delete(c, "uip")
 		require.Equal(t, map[string]any{"iss": testBaseURL + "/api/auth", "sub": "user:default/bob", "aud": "backstage", "iat": now, "exp": now + 3600}, c)
 		require.Equal(t, f.clock.Now().Add(time.Hour), tok.ExpiresAt)
 
@@ -215,6 +217,25 @@ func TestTokenShapes(t *testing.T) {
 		f := newFixture(t, func(o *auth.Options) { o.IncludeOwnershipClaim = true })
 		tok := f.userToken("user:default/bob")
 		require.Equal(t, []any{"user:default/bob"}, decodeSegment(t, tok, 1)["ent"])
+	})
+	t.Run("limited user token rebuilt from uip", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, nil)
+		tok := f.userToken("user:default/bob")
+		limited := limitedToken(t, tok)
+		require.Equal(t, map[string]any{"typ": auth.TypeLimitedUser, "alg": "ES256", "kid": decodeSegment(t, tok, 0)["kid"]}, decodeSegment(t, limited, 0))
+		now := float64(f.clock.Now().Unix())
+		require.Equal(t, map[string]any{"sub": "user:default/bob", "iat": now, "exp": now + 3600}, decodeSegment(t, limited, 1))
+		res := f.do(http.MethodGet, auth.UserInfoPath, limited)
+		require.Equal(t, http.StatusOK, res.code, "userinfo accepts limited tokens: %v", res.body)
+		require.Equal(t, "user:default/bob", res.body["claims"].(map[string]any)["sub"])
+		res = f.do(http.MethodGet, "/api/things/x", limited)
+		require.Equal(t, http.StatusUnauthorized, res.code, "other routes need the full token")
+		require.Contains(t, f.lastRecord(auth.EventAuthenticate).Meta["reason"], "illegal limited user token")
+		// A limited token whose signature is not its user token's uip is refused.
+		other := limitedToken(t, f.userToken("user:default/eve"))
+		forged := strings.Join(append(strings.Split(limited, ".")[:2], strings.Split(other, ".")[2]), ".")
+		require.Equal(t, http.StatusUnauthorized, f.do(http.MethodGet, auth.UserInfoPath, forged).code)
 	})
 	t.Run("service token", func(t *testing.T) {
 		t.Parallel()

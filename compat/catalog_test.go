@@ -45,7 +45,7 @@ func TestCatalogClient(t *testing.T) {
 	} {
 		t.Run(tc.client, func(t *testing.T) {
 			t.Parallel()
-			s := start(t, "")
+			s := start(t, "", "")
 			s.github.put("acme/artist-web", "catalog-info.yaml", catalogInfo)
 			s.github.put("acme/second", "catalog-info.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: second\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n")
 			s.github.put("acme/empty", "README.md", "# empty\n")

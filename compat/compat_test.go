@@ -50,9 +50,9 @@ type stagebus struct {
 	github *fakeGitHub
 }
 
-// start runs Stagebus in the development environment (so that the guest provider signs in)
-// with yaml appended to its configuration.
-func start(t *testing.T, yaml string) stagebus {
+// start runs Stagebus in the development environment (so that the guest provider signs in),
+// with more keys (indented by two spaces) in its auth and backend sections.
+func start(t *testing.T, authKeys, backendKeys string) stagebus {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -67,13 +67,13 @@ func start(t *testing.T, yaml string) stagebus {
     port: %d
   database:
     connection: %s
-auth:
+%sauth:
   environment: development
-integrations:
+%sintegrations:
   github:
     - host: %s
       apiBaseUrl: %s
-%s`, s.url, port, filepath.Join(t.TempDir(), "stagebus.db"), githubHost, gh.srv.URL, yaml))
+`, s.url, port, filepath.Join(t.TempDir(), "stagebus.db"), backendKeys, authKeys, githubHost, gh.srv.URL))
 	app := fxtest.New(t,
 		fx.Supply(tree), config.Module, fx.Supply(zerolog.Nop()),
 		httpserver.Module, database.Module,

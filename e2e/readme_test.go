@@ -96,7 +96,7 @@ var developmentChecks = []struct {
 	in   string
 	want []string
 }{
-	{"/api/auth/v1/userinfo", []string{`"userEntityRef":"user:development/guest"`}},
+	{"/api/auth/v1/userinfo", []string{`"sub":"user:development/guest"`}},
 	{"/by-name/component/default/example-website", []string{`"name":"example-website"`, `"targetRef":"system:default/examples"`}},
 	{"/api/events/http/github", []string{" 202\n"}},
 	{"/api/audit/events", []string{"401\n", `"eventId":"authenticate"`, `"status":"failed"`}},

@@ -21,6 +21,9 @@ const (
 	Unauthenticated
 	// RequireAdmin admits only principals the Authenticator recognises as administrators.
 	RequireAdmin
+	// UserCookie admits any authenticated principal, limited user tokens included (the slim
+	// tokens of browser sessions, which other routes refuse): Backstage's user-cookie policy.
+	UserCookie
 )
 
 // String names the policy.
@@ -30,6 +33,8 @@ func (p Policy) String() string {
 		return "unauthenticated"
 	case RequireAdmin:
 		return "admin"
+	case UserCookie:
+		return "user-cookie"
 	}
 	return "credentials"
 }
