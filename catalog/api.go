@@ -705,7 +705,7 @@ func writeLocationError(w http.ResponseWriter, r *http.Request, loc Location, er
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusConflict, "location %s:%s already exists (id %s)", loc.Type, loc.Target, loc.ID))
 	case errors.Is(err, ErrNotFound):
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "found no location with id %s", r.PathValue("id")))
-	case errors.Is(err, ErrEntitiesConflict):
+	case errors.Is(err, ErrEntitiesConflict), errors.Is(err, ErrLocationConfigured):
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusConflict, "%v", err))
 	default: // the location cannot be read or holds invalid entities
 		bad(w, r, "%v", err)

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha1" //nolint:gosec // Backstage's name for generated Location entities, not a security use
 	"crypto/sha256"
@@ -61,11 +62,14 @@ func (c LocationConfig) Validate() error {
 
 // Errors of location operations.
 var (
-	ErrLocationExists   = errors.New("location already exists")
-	ErrNoReader         = errors.New("no integration can read this location")
-	ErrLocationType     = errors.New("unsupported location type")
-	ErrInvalidEntities  = errors.New("the location holds invalid entities")
-	ErrEntitiesConflict = errors.New("the location provides entities that another location or provider owns")
+	ErrLocationExists = errors.New("location already exists")
+	// ErrLocationConfigured refuses to register (or move a location to) a target that
+	// catalog.locations already reads.
+	ErrLocationConfigured = errors.New("this location is read from catalog.locations already")
+	ErrNoReader           = errors.New("no integration can read this location")
+	ErrLocationType       = errors.New("unsupported location type")
+	ErrInvalidEntities    = errors.New("the location holds invalid entities")
+	ErrEntitiesConflict   = errors.New("the location provides entities that another location or provider owns")
 )
 
 // Locations reads locations into the catalog: each location is a provider ("location:<id>")
@@ -247,6 +251,9 @@ func (l *Locations) Add(ctx context.Context, typ, target string) (Location, []En
 		existing, _ := l.byTarget(ctx, typ, target)
 		return existing.Location, nil, ErrLocationExists
 	}
+	if c, err := l.isConfigured(ctx, typ, target); err != nil || c {
+		return Location{}, nil, cmp.Or(err, ErrLocationConfigured)
+	}
 	name := LocationEntityName(typ, target)
 	loc := Location{ID: uuid.NewString(), Type: typ, Target: target, EntityRef: "location:" + DefaultNamespace + "/" + name}
 	if _, err := l.store.db.ExecContext(ctx, `INSERT INTO catalog_locations (id, type, target, created_at, origin, entity_name) VALUES ($1, $2, $3, $4, 'api', $5)`,
@@ -292,6 +299,9 @@ func (l *Locations) Update(ctx context.Context, id, typ, target string) (Locatio
 	if other, err := l.byTarget(ctx, typ, target); err == nil && other.ID != id {
 		return other.Location, ErrLocationExists
 	}
+	if c, err := l.isConfigured(ctx, typ, target); err != nil || c {
+		return Location{}, cmp.Or(err, ErrLocationConfigured)
+	}
 	loc := Location{ID: id, Type: typ, Target: target, EntityRef: old.EntityRef}
 	_, name, _ := strings.Cut(old.EntityRef, "/")
 	if _, err := l.deferred(ctx, loc, name); err != nil {
@@ -333,6 +343,13 @@ func (l *Locations) byTarget(ctx context.Context, typ, target string) (storedLoc
 		return storedLocation{}, ErrNotFound
 	}
 	return loc, err
+}
+
+// isConfigured reports whether catalog.locations has a location with this type and target.
+func (l *Locations) isConfigured(ctx context.Context, typ, target string) (bool, error) {
+	var n int
+	err := l.store.db.QueryRowContext(ctx, `SELECT count(*) FROM catalog_locations WHERE type = $1 AND target = $2 AND origin = 'config'`, typ, target).Scan(&n)
+	return n > 0, err
 }
 
 // List returns the locations registered through the API, oldest first (those of

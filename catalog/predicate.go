@@ -172,7 +172,7 @@ func primitive(raw json.RawMessage) (string, bool) {
 		return strconv.FormatBool(b), true
 	}
 	var n json.Number
-	if json.Unmarshal(raw, &n) != nil {
+	if (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) || json.Unmarshal(raw, &n) != nil {
 		return "", false
 	}
 	return n.String(), true

@@ -215,6 +215,9 @@ func TestConfiguredLocationsAreNotListed(t *testing.T) {
 	code, body := a.do(http.MethodGet, "/api/catalog/locations", nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, []any{}, body)
+	code, body = a.do(http.MethodPost, "/api/catalog/locations", map[string]string{"type": "url", "target": target})
+	require.Equal(t, http.StatusConflict, code, body)
+	require.Contains(t, body.(map[string]any)["error"].(map[string]any)["message"], "catalog.locations")
 }
 
 // TestValidateEntity: 200 with no body for a valid entity, else 400 {errors: [{name,
