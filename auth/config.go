@@ -456,12 +456,16 @@ func validateJWKSURL(s string) error {
 	return fmt.Errorf("must be an absolute https URL, got %q", s)
 }
 
+// entityRefPattern is a full entity ref in the characters Backstage's default rules allow
+// (kind: letters and digits; namespace and name: letters, digits, '-', '_' and '.'). Tokens
+// carry refs, and Backstage's clients rebuild a limited token's payload from the sub claim
+// with JSON.stringify, which writes some characters Go's encoder escapes: the pattern keeps
+// both encodings the same.
+var entityRefPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*:[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$`)
+
 // validateEntityRef accepts a full entity ref kind:namespace/name.
 func validateEntityRef(ref string) error {
-	kind, rest, ok := strings.Cut(ref, ":")
-	ns, name, ok2 := strings.Cut(rest, "/")
-	if !ok || !ok2 || kind == "" || ns == "" || name == "" || len(ref) > 255 ||
-		strings.ContainsAny(ref, " \t\r\n") || strings.ContainsAny(name, ":/") || strings.Contains(ns, ":") {
+	if len(ref) > 255 || !entityRefPattern.MatchString(ref) {
 		return fmt.Errorf("must be a full entity ref kind:namespace/name such as user:default/alice, got %q", ref)
 	}
 	return nil

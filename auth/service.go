@@ -50,7 +50,8 @@ type Options struct {
 	KeyRotation time.Duration
 	// TokenExpiration is the user token lifetime (default 1h), clamped to 10m–24h.
 	TokenExpiration time.Duration
-	// IncludeOwnershipClaim puts the ent claim into user tokens (off by default).
+	// IncludeOwnershipClaim puts the ent claim into user tokens (the module sets it unless
+	// auth.omitIdentityTokenOwnershipClaim is true).
 	IncludeOwnershipClaim bool
 	// Guest configures the guest provider; a zero value means the defaults.
 	Guest GuestProvider

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 	"strings"
 
 	"go.uber.org/fx"
@@ -30,8 +31,16 @@ func AsAnalyzer(constructor any) any {
 	return fx.Annotate(constructor, fx.ResultTags(`group:"catalog.analyzers"`))
 }
 
-// ErrNotURL reports an analyzed location target that is not an http(s) URL.
-var ErrNotURL = errors.New("the given location.target is not a URL")
+// Errors of POST /analyze-location's input.
+var (
+	// ErrNotURL reports an analyzed location target that is not an http(s) URL.
+	ErrNotURL = errors.New("the given location.target is not a URL")
+	// ErrCatalogFilename reports a catalog file name that is not a YAML file's name.
+	ErrCatalogFilename = errors.New("catalogFilename must be the name of a .yaml or .yml file, without a folder")
+)
+
+// maxAnalyzedFiles bounds the catalog files one analysis reads.
+const maxAnalyzedFiles = 20
 
 // Analysis is the answer of POST /analyze-location, Backstage's shape: the entities of the
 // catalog files the repository has, or, when it has none, an entity to generate for it.
@@ -54,14 +63,17 @@ type GeneratedEntity struct {
 	Fields []any  `json:"fields"`
 }
 
-// Analyze looks for catalog files named filename in the repository at repoURL, through the
-// first analyzer that supports it: each file is read as a dry run (its Location entity
-// first), and reported with whether it is registered. Without files (or an analyzer), a
+// Analyze looks for catalog files named filename (a .yaml or .yml name) in the repository at
+// repoURL, through the first analyzer that supports it: each file, up to 20, is read as a dry
+// run (its Location entity first), and reported with whether it is registered. Without files (or an analyzer), a
 // Component named after the repository is proposed.
 func (l *Locations) Analyze(ctx context.Context, repoURL, filename string) (Analysis, error) {
 	u, err := url.Parse(repoURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return Analysis{}, fmt.Errorf("%w: %q", ErrNotURL, repoURL)
+	}
+	if ext := path.Ext(filename); (ext != ".yaml" && ext != ".yml") || strings.ContainsAny(filename, `/\`) {
+		return Analysis{}, fmt.Errorf("%w, got %q", ErrCatalogFilename, filename)
 	}
 	out := Analysis{ExistingEntityFiles: []AnalyzedFile{}, GenerateEntities: []GeneratedEntity{}}
 	var annotations map[string]string
@@ -71,7 +83,11 @@ func (l *Locations) Analyze(ctx context.Context, repoURL, filename string) (Anal
 		}
 		var files []string
 		if files, annotations, err = a.Analyze(ctx, repoURL, filename); err != nil {
-			return Analysis{}, err
+			return Analysis{}, fmt.Errorf("%w: %w", ErrUnreadable, err)
+		}
+		if len(files) > maxAnalyzedFiles {
+			l.log.Warn().Str("repository", repoURL).Int("files", len(files)).Msgf("analyzed only the first %d catalog files", maxAnalyzedFiles)
+			files = files[:maxAnalyzedFiles]
 		}
 		for _, f := range files {
 			p, err := l.Check(ctx, LocationURL, f)

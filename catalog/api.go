@@ -113,7 +113,7 @@ func (a *API) getEntities(w http.ResponseWriter, r *http.Request) {
 	}
 	if after, ok := q["after"]; ok {
 		var c afterCursor
-		if err := decodeBase64JSON(after[0], &c); err != nil || c.Limit <= 0 || c.Offset < 0 {
+		if err := decodeBase64JSON(after[0], &c); err != nil || c.Limit <= 0 || c.Limit > 100000 || c.Offset < 0 || c.Offset > 1<<30 {
 			bad(w, r, "malformed after cursor; use the one of a Link header of a previous page")
 			return
 		}
@@ -556,10 +556,12 @@ func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "entity %s not found", ref))
-	case errors.Is(err, ErrNoReader), errors.Is(err, ErrInvalidEntities):
-		bad(w, r, "%v", err)
-	case err != nil:
+	case errors.Is(err, ErrUnreadable):
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadGateway, "refresh %s: %v", ref, err))
+	case isLocationProblem(err):
+		bad(w, r, "refresh %s: %v", ref, err)
+	case err != nil:
+		httpserver.WriteError(w, r, err)
 	default:
 		w.WriteHeader(http.StatusOK)
 	}
@@ -655,11 +657,15 @@ func (a *API) analyzeLocation(w http.ResponseWriter, r *http.Request) {
 	filename := cmp.Or(body.CatalogFilename, body.CatalogFileName, DefaultCatalogFilename)
 	out, err := a.locations.Analyze(r.Context(), body.Location.Target, filename)
 	switch {
-	case errors.Is(err, ErrNotURL):
+	case errors.Is(err, ErrNotURL), errors.Is(err, ErrCatalogFilename):
 		bad(w, r, "%v", err)
-	case err != nil:
+	case errors.Is(err, ErrUnreadable), errors.Is(err, ErrInvalidEntities):
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadGateway, "analyze %s: %v", body.Location.Target, err))
 	default:
+		if err != nil {
+			httpserver.WriteError(w, r, err)
+			return
+		}
 		httpserver.WriteJSON(w, http.StatusOK, out)
 	}
 }
@@ -707,9 +713,17 @@ func writeLocationError(w http.ResponseWriter, r *http.Request, loc Location, er
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "found no location with id %s", r.PathValue("id")))
 	case errors.Is(err, ErrEntitiesConflict), errors.Is(err, ErrLocationConfigured):
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusConflict, "%v", err))
-	default: // the location cannot be read or holds invalid entities
+	case isLocationProblem(err):
 		bad(w, r, "%v", err)
+	default: // the database: logged, and answered 500 without its text
+		httpserver.WriteError(w, r, err)
 	}
+}
+
+// isLocationProblem reports whether err is about the location given: its type, its host, its
+// data or its entities (a 400), rather than Stagebus's own failure.
+func isLocationProblem(err error) bool {
+	return errors.Is(err, ErrLocationType) || errors.Is(err, ErrNoReader) || errors.Is(err, ErrUnreadable) || errors.Is(err, ErrInvalidEntities)
 }
 
 // addLocation is POST /locations {type, target}: 201 {location, entities}; with

@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha1" //nolint:gosec // Backstage's name for generated Location entities, not a security use
 	"crypto/sha256"
@@ -67,9 +66,11 @@ var (
 	// catalog.locations already reads.
 	ErrLocationConfigured = errors.New("this location is read from catalog.locations already")
 	ErrNoReader           = errors.New("no integration can read this location")
-	ErrLocationType       = errors.New("unsupported location type")
-	ErrInvalidEntities    = errors.New("the location holds invalid entities")
-	ErrEntitiesConflict   = errors.New("the location provides entities that another location or provider owns")
+	// ErrUnreadable wraps the failure to fetch a location's data (a file, a URL).
+	ErrUnreadable       = errors.New("cannot read the location")
+	ErrLocationType     = errors.New("unsupported location type")
+	ErrInvalidEntities  = errors.New("the location holds invalid entities")
+	ErrEntitiesConflict = errors.New("the location provides entities that another location or provider owns")
 )
 
 // Locations reads locations into the catalog: each location is a provider ("location:<id>")
@@ -133,9 +134,16 @@ func (l *Locations) read(ctx context.Context, loc Location) ([]Entity, error) {
 		err = fmt.Errorf("%w %q", ErrLocationType, loc.Type)
 	}
 	if err != nil {
+		if !errors.Is(err, ErrNoReader) && !errors.Is(err, ErrLocationType) {
+			err = fmt.Errorf("%w: %w", ErrUnreadable, err)
+		}
 		return nil, fmt.Errorf("read %s location %s: %w", loc.Type, loc.Target, err)
 	}
-	return l.store.model.Parser(ctx, loc, data)
+	entities, err := l.store.model.Parser(ctx, loc, data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEntities, err)
+	}
+	return entities, nil
 }
 
 // LocationEntityName is the name of the Location entity that stands for a location, as
@@ -214,26 +222,41 @@ func (l *Locations) Check(ctx context.Context, typ, target string) (Preview, err
 	case !errors.Is(err, ErrNotFound):
 		return Preview{}, err
 	}
-	loc.EntityRef = "location:" + DefaultNamespace + "/" + name
-	ds, err := l.deferred(ctx, loc, name)
+	loc.EntityRef = locationEntityRef(name)
+	ds, err := l.validated(ctx, loc, name)
 	if err != nil {
 		return Preview{}, err
 	}
-	p := Preview{Exists: exists, Location: loc, Entities: make([]Entity, 0, len(ds))}
+	p := Preview{Exists: exists, Location: loc, Entities: make([]Entity, len(ds))}
+	for i, d := range ds {
+		p.Entities[i] = d.Entity
+	}
+	return p, nil
+}
+
+// validated reads a location (see deferred) and returns its entities normalised as they
+// would be stored, or ErrInvalidEntities listing every problem.
+func (l *Locations) validated(ctx context.Context, loc Location, name string) ([]DeferredEntity, error) {
+	ds, err := l.deferred(ctx, loc, name)
+	if err != nil {
+		return nil, err
+	}
 	var problems []error
-	for _, d := range ds {
+	for i, d := range ds {
 		prep, err := l.store.prepare(d)
 		if err != nil {
 			problems = append(problems, err)
 			continue
 		}
-		p.Entities = append(p.Entities, prep.entity)
+		ds[i].Entity = prep.entity
 	}
 	if len(problems) > 0 {
-		return Preview{}, fmt.Errorf("%w: %w", ErrInvalidEntities, errors.Join(problems...))
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEntities, errors.Join(problems...))
 	}
-	return p, nil
+	return ds, nil
 }
+
+func locationEntityRef(name string) string { return "location:" + DefaultNamespace + "/" + name }
 
 func errOnlyURL(typ string) error {
 	return fmt.Errorf("%w %q: only url locations can be registered here; file locations belong in catalog.locations", ErrLocationType, typ)
@@ -241,21 +264,32 @@ func errOnlyURL(typ string) error {
 
 // Add registers a url location through the API, as Backstage allows by default (file
 // locations come from catalog.locations), reads it and stores its entities; it returns the
-// location and the stored entities, its Location entity first.
+// location and the stored entities, its Location entity first. Nothing is stored when the
+// location cannot be read, holds an invalid entity, or provides an entity another location
+// or provider owns.
 func (l *Locations) Add(ctx context.Context, typ, target string) (Location, []Entity, error) {
-	p, err := l.Check(ctx, typ, target)
+	if typ != LocationURL {
+		return Location{}, nil, errOnlyURL(typ)
+	}
+	if l.isConfigured(typ, target) {
+		return Location{}, nil, ErrLocationConfigured
+	}
+	if existing, err := l.byTarget(ctx, typ, target); err == nil {
+		return existing.Location, nil, ErrLocationExists
+	}
+	id := uuid.NewString()
+	name, err := l.freeEntityName(ctx, typ, target, id)
 	if err != nil {
 		return Location{}, nil, err
 	}
-	if p.Exists {
-		existing, _ := l.byTarget(ctx, typ, target)
-		return existing.Location, nil, ErrLocationExists
+	loc := Location{ID: id, Type: typ, Target: target, EntityRef: locationEntityRef(name)}
+	ds, err := l.validated(ctx, loc, name)
+	if err == nil {
+		err = l.checkOwners(ctx, providerOf(id), ds)
 	}
-	if c, err := l.isConfigured(ctx, typ, target); err != nil || c {
-		return Location{}, nil, cmp.Or(err, ErrLocationConfigured)
+	if err != nil {
+		return Location{}, nil, err
 	}
-	name := LocationEntityName(typ, target)
-	loc := Location{ID: uuid.NewString(), Type: typ, Target: target, EntityRef: "location:" + DefaultNamespace + "/" + name}
 	if _, err := l.store.db.ExecContext(ctx, `INSERT INTO catalog_locations (id, type, target, created_at, origin, entity_name) VALUES ($1, $2, $3, $4, 'api', $5)`,
 		loc.ID, loc.Type, loc.Target, time.Now().UnixMilli(), name); err != nil {
 		if existing, ferr := l.byTarget(ctx, typ, target); ferr == nil {
@@ -263,7 +297,7 @@ func (l *Locations) Add(ctx context.Context, typ, target string) (Location, []En
 		}
 		return Location{}, nil, fmt.Errorf("store location: %w", err)
 	}
-	stored, err := l.applyChecked(ctx, loc, name)
+	stored, err := l.applyOwned(ctx, loc, ds)
 	if err != nil {
 		_ = l.Delete(context.WithoutCancel(ctx), loc.ID)
 		return Location{}, nil, err
@@ -271,10 +305,42 @@ func (l *Locations) Add(ctx context.Context, typ, target string) (Location, []En
 	return loc, stored, nil
 }
 
-// applyChecked applies a location, refusing it when another provider owns one of its
-// entities, and returns its stored entities.
-func (l *Locations) applyChecked(ctx context.Context, loc Location, name string) ([]Entity, error) {
-	res, err := l.apply(ctx, loc, name)
+// freeEntityName is the name of a new location's Location entity: Backstage's, unless a
+// location that moved away from this target (PUT) still has it, then one made from the id.
+func (l *Locations) freeEntityName(ctx context.Context, typ, target, id string) (string, error) {
+	name := LocationEntityName(typ, target)
+	var n int
+	if err := l.store.db.QueryRowContext(ctx, `SELECT count(*) FROM catalog_locations WHERE entity_name = $1`, name).Scan(&n); err != nil {
+		return "", err
+	}
+	if n > 0 {
+		return LocationEntityName(typ, id+":"+target), nil
+	}
+	return name, nil
+}
+
+// checkOwners returns ErrEntitiesConflict when another provider owns an entity of ds.
+func (l *Locations) checkOwners(ctx context.Context, provider string, ds []DeferredEntity) error {
+	refs := make([]string, len(ds))
+	for i, d := range ds {
+		refs[i] = d.Entity.Ref().String()
+	}
+	owners, err := l.store.owners(ctx, refs)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		if owner, ok := owners[ref]; ok && owner != provider {
+			return fmt.Errorf("%w: %s is owned by %s", ErrEntitiesConflict, ref, owner)
+		}
+	}
+	return nil
+}
+
+// applyOwned replaces a location's entities with ds and returns its stored entities; an
+// entity another provider took in the meantime fails it with ErrEntitiesConflict.
+func (l *Locations) applyOwned(ctx context.Context, loc Location, ds []DeferredEntity) ([]Entity, error) {
+	res, err := l.store.ApplyMutation(ctx, providerOf(loc.ID), Mutation{Type: Full, Entities: ds})
 	if err == nil && len(res.Conflicts) > 0 {
 		err = fmt.Errorf("%w: %s is owned by %s", ErrEntitiesConflict, res.Conflicts[0].EntityRef, res.Conflicts[0].Owner)
 	}
@@ -284,10 +350,11 @@ func (l *Locations) applyChecked(ctx context.Context, loc Location, name string)
 	return l.store.ProvidedBy(ctx, providerOf(loc.ID))
 }
 
-// Update points a registered location at another url target (PUT /locations/{id}): the
-// new target is read first, then replaces the location's entities; the Location entity keeps
-// its name. ErrNotFound for an unknown id, ErrLocationExists when another location has the
-// target.
+// Update points a registered location at another url target (PUT /locations/{id}): the new
+// target is read and checked first (nothing changes when it cannot be read, holds an invalid
+// entity or provides one another location owns), then replaces the location's entities; the
+// Location entity keeps its name. ErrNotFound for an unknown id, ErrLocationExists when
+// another location has the target.
 func (l *Locations) Update(ctx context.Context, id, typ, target string) (Location, error) {
 	if typ != LocationURL {
 		return Location{}, errOnlyURL(typ)
@@ -299,18 +366,27 @@ func (l *Locations) Update(ctx context.Context, id, typ, target string) (Locatio
 	if other, err := l.byTarget(ctx, typ, target); err == nil && other.ID != id {
 		return other.Location, ErrLocationExists
 	}
-	if c, err := l.isConfigured(ctx, typ, target); err != nil || c {
-		return Location{}, cmp.Or(err, ErrLocationConfigured)
+	if l.isConfigured(typ, target) {
+		return Location{}, ErrLocationConfigured
 	}
 	loc := Location{ID: id, Type: typ, Target: target, EntityRef: old.EntityRef}
 	_, name, _ := strings.Cut(old.EntityRef, "/")
-	if _, err := l.deferred(ctx, loc, name); err != nil {
+	ds, err := l.validated(ctx, loc, name)
+	if err == nil {
+		err = l.checkOwners(ctx, providerOf(id), ds)
+	}
+	if err != nil {
 		return Location{}, err
 	}
 	if _, err := l.store.db.ExecContext(ctx, `UPDATE catalog_locations SET type = $1, target = $2, entity_name = $3 WHERE id = $4`, typ, target, name, id); err != nil {
 		return Location{}, fmt.Errorf("update location: %w", err)
 	}
-	if _, err := l.applyChecked(ctx, loc, name); err != nil {
+	if _, err := l.applyOwned(ctx, loc, ds); err != nil {
+		// Point the location back at its old target. (Only a provider that took one of the
+		// entities since checkOwners leaves some of the new target's entities applied.)
+		if _, rerr := l.store.db.ExecContext(context.WithoutCancel(ctx), `UPDATE catalog_locations SET type = $1, target = $2 WHERE id = $3`, old.Type, old.Target, id); rerr != nil {
+			l.log.Error().Err(rerr).Str("location", id).Msg("cannot restore a location's target after a failed update")
+		}
 		return Location{}, err
 	}
 	return loc, nil
@@ -345,11 +421,14 @@ func (l *Locations) byTarget(ctx context.Context, typ, target string) (storedLoc
 	return loc, err
 }
 
-// isConfigured reports whether catalog.locations has a location with this type and target.
-func (l *Locations) isConfigured(ctx context.Context, typ, target string) (bool, error) {
-	var n int
-	err := l.store.db.QueryRowContext(ctx, `SELECT count(*) FROM catalog_locations WHERE type = $1 AND target = $2 AND origin = 'config'`, typ, target).Scan(&n)
-	return n > 0, err
+// isConfigured reports whether catalog.locations lists a location with this type and target.
+func (l *Locations) isConfigured(typ, target string) bool {
+	for _, c := range l.configured {
+		if c.Type == typ && c.Target == target {
+			return true
+		}
+	}
+	return false
 }
 
 // List returns the locations registered through the API, oldest first (those of
@@ -537,13 +616,43 @@ func configuredID(c LocationConfig) string {
 	return "config-" + hex.EncodeToString(sum[:8])
 }
 
-// Start reads the configured locations in the background, retrying those that fail every
-// minute until each was read; a failure is logged, never fatal to start-up.
+// Start removes the locations (and their entities) that catalog.locations no longer lists,
+// then reads the configured ones in the background, retrying those that fail every minute
+// until each was read; a failed read is logged, never fatal to start-up.
 func (l *Locations) Start(ctx context.Context) error {
+	if err := l.purgeUnconfigured(ctx); err != nil {
+		return fmt.Errorf("catalog: remove the locations catalog.locations no longer lists: %w", err)
+	}
 	if len(l.configured) == 0 {
 		return nil
 	}
 	return l.loop.Start(ctx)
+}
+
+// purgeUnconfigured removes the configured locations catalog.locations no longer lists.
+func (l *Locations) purgeUnconfigured(ctx context.Context) error {
+	listed := map[string]bool{}
+	for _, c := range l.configured {
+		listed[configuredID(c)] = true
+	}
+	locs, err := l.query(ctx, `SELECT `+locationColumns+` FROM catalog_locations WHERE origin = 'config'`)
+	if err != nil {
+		return err
+	}
+	for _, loc := range locs {
+		if listed[loc.ID] {
+			continue
+		}
+		if _, err := l.store.db.ExecContext(ctx, `DELETE FROM catalog_locations WHERE id = $1`, loc.ID); err != nil {
+			return err
+		}
+		res, err := l.store.ApplyMutation(ctx, providerOf(loc.ID), Mutation{Type: Full})
+		if err != nil {
+			return err
+		}
+		l.log.Info().Str("location", loc.Target).Int("deleted", len(res.Deleted)).Msg("location no longer in catalog.locations: removed with its entities")
+	}
+	return nil
 }
 
 // readPending reads the configured locations not read yet; it returns their errors, or

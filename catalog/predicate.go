@@ -34,16 +34,41 @@ type Predicate struct {
 // ErrPredicate reports a filter predicate that cannot be parsed.
 var ErrPredicate = errors.New("invalid filter predicate")
 
-// ParsePredicate parses a filter predicate from JSON.
+// Bounds of a filter predicate, so that one request cannot build a statement the database
+// refuses or takes long to plan.
+const (
+	maxPredicateDepth = 16
+	maxPredicateTerms = 1000
+)
+
+// ParsePredicate parses a filter predicate from JSON: at most 16 levels of nesting, and 1000
+// conditions and values in all.
 func ParsePredicate(raw json.RawMessage) (Predicate, error) {
-	p, err := parsePredicate(raw, "query")
+	var pp predicateParser
+	p, err := pp.parse(raw, "query", 0)
 	if err != nil {
 		return Predicate{}, fmt.Errorf("%w: %w", ErrPredicate, err)
 	}
 	return p, nil
 }
 
-func parsePredicate(raw json.RawMessage, at string) (Predicate, error) {
+// predicateParser counts the terms of the predicate it parses.
+type predicateParser struct {
+	terms int
+}
+
+// count adds n terms, failing past the bound.
+func (pp *predicateParser) count(n int) error {
+	if pp.terms += n; pp.terms > maxPredicateTerms {
+		return fmt.Errorf("more than %d conditions and values", maxPredicateTerms)
+	}
+	return nil
+}
+
+func (pp *predicateParser) parse(raw json.RawMessage, at string, depth int) (Predicate, error) {
+	if depth > maxPredicateDepth {
+		return Predicate{}, fmt.Errorf("%s: nested more than %d levels deep", at, maxPredicateDepth)
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
 		return Predicate{}, fmt.Errorf("%s must be an object", at)
@@ -62,7 +87,7 @@ func parsePredicate(raw json.RawMessage, at string) (Predicate, error) {
 			return Predicate{}, fmt.Errorf("%s: %s must be the only key of its object; wrap the conditions in $all to combine them", at, op)
 		}
 		if op == "$not" {
-			inner, err := parsePredicate(v, at+".$not")
+			inner, err := pp.parse(v, at+".$not", depth+1)
 			return Predicate{Not: &inner}, err
 		}
 		var list []json.RawMessage
@@ -72,7 +97,7 @@ func parsePredicate(raw json.RawMessage, at string) (Predicate, error) {
 		ps := make([]Predicate, len(list))
 		for i, item := range list {
 			var err error
-			if ps[i], err = parsePredicate(item, fmt.Sprintf("%s.%s[%d]", at, op, i)); err != nil {
+			if ps[i], err = pp.parse(item, fmt.Sprintf("%s.%s[%d]", at, op, i), depth+1); err != nil {
 				return Predicate{}, err
 			}
 		}
@@ -87,6 +112,9 @@ func parsePredicate(raw json.RawMessage, at string) (Predicate, error) {
 			return Predicate{}, fmt.Errorf("%s: unknown operator %q; use $all, $any or $not, or a field path", at, k)
 		}
 		c, err := parseCondition(obj[k], at+"."+k)
+		if err == nil {
+			err = pp.count(1 + len(c.Values))
+		}
 		if err != nil {
 			return Predicate{}, err
 		}
@@ -204,13 +232,29 @@ func (b *sqlBuilder) predicate(p Predicate) string {
 		}
 		return c
 	case p.Prefix != nil:
-		like := likeEscape(*p.Prefix) + "%"
-		if col, ok := refColumns[p.Key]; ok {
-			return col + " LIKE " + b.args.Add(like)
-		}
-		return "e.entity_ref IN (SELECT s.entity_ref FROM catalog_search s WHERE s.key = " + b.args.Add(p.Key) + " AND s.value LIKE " + b.args.Add(like) + ")"
+		return b.prefix(p.Key, likeEscape(*p.Prefix)+"%")
+	case len(p.Values) == 0: // {"$in": []}: no value to match
+		return "1 = 0"
 	}
 	return "(" + b.condition(Condition{Key: p.Key, Values: p.Values}) + ")"
+}
+
+// prefix builds the condition that a field (a ref column, a relation, or a searchable field)
+// has a value matching the LIKE pattern like.
+func (b *sqlBuilder) prefix(key, like string) string {
+	if col, ok := refColumns[key]; ok {
+		return col + " LIKE " + b.args.Add(like) + ` ESCAPE '\'`
+	}
+	if rel, ok := strings.CutPrefix(key, "relations."); ok {
+		t := canonicalRelation[rel]
+		if t == "" {
+			return "1 = 0"
+		}
+		return fmt.Sprintf(`(EXISTS (SELECT 1 FROM catalog_relations r WHERE r.source_ref = e.entity_ref AND r.type = %s AND r.target_ref LIKE %s ESCAPE '\')`+
+			` OR EXISTS (SELECT 1 FROM catalog_relations r WHERE r.target_ref = e.entity_ref AND r.type = %s AND r.source_ref LIKE %s ESCAPE '\'))`,
+			b.args.Add(t), b.args.Add(like), b.args.Add(inverse[t]), b.args.Add(like))
+	}
+	return "e.entity_ref IN (SELECT s.entity_ref FROM catalog_search s WHERE s.key = " + b.args.Add(key) + " AND s.value LIKE " + b.args.Add(like) + ` ESCAPE '\')`
 }
 
 // Matches evaluates the predicate over flat fields (lower-cased keys), as the location routes

@@ -36,6 +36,8 @@ func TestParsePredicate(t *testing.T) {
 		{`{"id": null}`, false, "must be a string"},
 		{`[]`, false, "must be an object"},
 		{`{"$all": {}}`, false, "must be an array of predicates"},
+		{strings.Repeat(`{"$not": `, 17) + `{"id": "x"}` + strings.Repeat(`}`, 17), false, "nested more than 16 levels"},
+		{`{"id": {"$in": [` + strings.Repeat(`"x", `, 1000) + `"y"]}}`, false, "more than 1000 conditions and values"},
 	} {
 		p, err := ParsePredicate(json.RawMessage(tc.query))
 		if tc.err != "" {

@@ -123,7 +123,7 @@ func (b *sqlBuilder) where(q Query) string {
 		for i, f := range fields {
 			keys[i] = b.args.Add(strings.ToLower(f))
 		}
-		clauses = append(clauses, fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_search s WHERE s.entity_ref = e.entity_ref AND s.key IN (%s) AND s.value LIKE %s)",
+		clauses = append(clauses, fmt.Sprintf("EXISTS (SELECT 1 FROM catalog_search s WHERE s.entity_ref = e.entity_ref AND s.key IN (%s) AND s.value LIKE %s ESCAPE '\\')",
 			strings.Join(keys, ", "), b.args.Add("%"+likeEscape(term)+"%")))
 	}
 	if len(clauses) == 0 {
@@ -132,8 +132,10 @@ func (b *sqlBuilder) where(q Query) string {
 	return " WHERE " + strings.Join(clauses, " AND ")
 }
 
+// likeEscape escapes s for a LIKE pattern whose escape character is a backslash (write
+// ESCAPE '\'), so that % and _ match themselves.
 func likeEscape(s string) string {
-	return strings.NewReplacer(`%`, ``, `_`, ``).Replace(s)
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // refColumns are the fields stored as columns of catalog_entities (lower-cased).
@@ -184,9 +186,9 @@ type Keyset struct {
 	Ref   string  `json:"r"`
 }
 
-// Page is what Page returns: the entities, their keysets (when the query pages by keyset, or
-// has at most one order field), how many entities match in all (unless the query skipped the
-// count), and whether more follow in the direction read.
+// Page is what Page returns: the entities, the keyset of each (the first order field's value
+// and the ref), how many entities match in all (unless the query skipped the count), and
+// whether more follow in the direction read.
 type Page struct {
 	Entities []Entity
 	Keys     []Keyset
@@ -319,7 +321,6 @@ func (b *sqlBuilder) keyset(q Query) string {
 	// refs, then the absent ones.
 	greater := (forward != q.Order[0].Desc)
 	cmp := map[bool]string{true: ">", false: "<"}[greater]
-	// Placeholders are added in the order they appear: SQLite numbers named ones that way.
 	if k.Value == nil {
 		if forward {
 			return "(t.sv0 IS NULL AND t.ref > " + b.args.Add(k.Ref) + ")"

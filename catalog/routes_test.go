@@ -11,11 +11,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/catalog"
+	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/database/databasetest"
 )
 
 // files is a reader whose files the test changes, like a Git host after a push.
@@ -362,5 +367,76 @@ func TestEntitiesPaging(t *testing.T) {
 			code, _ = a.do(http.MethodPost, "/api/catalog/entities/by-query", map[string]any{"query": q})
 			require.Equal(t, http.StatusBadRequest, code, q)
 		}
+	})
+}
+
+// TestLocationChangesAreAllOrNothing: a PUT or POST that would take another location's entity
+// changes nothing; a location's old target can be registered again after a PUT moved it.
+func TestLocationChangesAreAllOrNothing(t *testing.T) {
+	t.Parallel()
+	a, f := startWithFiles(t, "")
+	const one, two, three = "https://files.example/acme/one.yaml", "https://files.example/acme/two.yaml", "https://files.example/acme/three.yaml"
+	f.put(one, componentFile("one", "team-a"))
+	f.put(two, componentFile("two", "team-a"))
+	f.put(three, componentFile("two", "team-b")) // also provides component two
+	l1 := a.register(one)
+	a.register(two)
+
+	code, body := a.do(http.MethodPut, "/api/catalog/locations/"+l1["id"].(string), map[string]string{"type": "url", "target": three})
+	require.Equal(t, http.StatusConflict, code, body)
+	_, body = a.do(http.MethodGet, "/api/catalog/locations/"+l1["id"].(string), nil)
+	require.Equal(t, one, body.(map[string]any)["target"], "the location still reads its old target")
+	code, _ = a.do(http.MethodGet, "/api/catalog/entities/by-name/component/default/one", nil)
+	require.Equal(t, http.StatusOK, code, "and still has its entity")
+	code, _ = a.do(http.MethodPost, "/api/catalog/locations", map[string]string{"type": "url", "target": three})
+	require.Equal(t, http.StatusConflict, code)
+	code, body = a.do(http.MethodPost, "/api/catalog/locations/by-query", map[string]any{})
+	require.Equal(t, http.StatusOK, code)
+	require.EqualValues(t, 2, body.(map[string]any)["totalItems"], "the refused registration left no location behind")
+
+	// Move one to a new file, then register one's old target again.
+	const four = "https://files.example/acme/four.yaml"
+	f.put(four, componentFile("four", "team-a"))
+	code, body = a.do(http.MethodPut, "/api/catalog/locations/"+l1["id"].(string), map[string]string{"type": "url", "target": four})
+	require.Equal(t, http.StatusOK, code, body)
+	again := a.register(one)
+	require.NotEqual(t, l1["entityRef"], again["entityRef"], "the moved location keeps its Location entity's name, so the new one gets another")
+	code, _ = a.do(http.MethodGet, "/api/catalog/entities/by-name/component/default/one", nil)
+	require.Equal(t, http.StatusOK, code)
+
+	code, _ = a.do(http.MethodGet, "/api/catalog/entities?after="+base64.StdEncoding.EncodeToString([]byte(`{"limit":9223372036854775807,"offset":0}`)), nil)
+	require.Equal(t, http.StatusBadRequest, code, "an after cursor's limit is bounded like the limit parameter")
+}
+
+// TestUnconfiguredLocationsAreRemoved: a location removed from catalog.locations goes, with
+// its entities, at the next start, and its target can then be registered through the API.
+func TestUnconfiguredLocationsAreRemoved(t *testing.T) {
+	t.Parallel()
+	databasetest.Each(t, catalog.Migrations, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		store, _ := newStore(t, db)
+		const target = "https://files.example/acme/cfg.yaml"
+		f := &files{m: map[string]string{target: componentFile("cfg", "team-a")}}
+		run := func(configured ...catalog.LocationConfig) *catalog.Locations {
+			locs := catalog.NewLocations(store, []catalog.Reader{f}, nil, configured, t.TempDir(), zerolog.Nop(), prometheus.NewRegistry())
+			require.NoError(t, locs.Start(ctx))
+			t.Cleanup(func() { require.NoError(t, locs.Stop(ctx)) })
+			return locs
+		}
+		run(catalog.LocationConfig{Type: catalog.LocationURL, Target: target})
+		require.Eventually(t, func() bool {
+			_, err := store.GetByRef(ctx, catalog.EntityRef{Kind: "component", Namespace: "default", Name: "cfg"})
+			return err == nil
+		}, 10*time.Second, 10*time.Millisecond)
+
+		locs := run() // the next start, without it
+		_, err := store.GetByRef(ctx, catalog.EntityRef{Kind: "component", Namespace: "default", Name: "cfg"})
+		require.ErrorIs(t, err, catalog.ErrNotFound)
+		_, err = store.GetByRef(ctx, catalog.EntityRef{Kind: "location", Namespace: "default", Name: catalog.LocationEntityName("url", target)})
+		require.ErrorIs(t, err, catalog.ErrNotFound)
+		loc, entities, err := locs.Add(ctx, catalog.LocationURL, target)
+		require.NoError(t, err)
+		require.Equal(t, target, loc.Target)
+		require.Len(t, entities, 2)
 	})
 }

@@ -527,6 +527,32 @@ func (s *Store) ProvidedBy(ctx context.Context, provider string) ([]Entity, erro
 	return s.byRefsInOrder(ctx, refs)
 }
 
+// owners returns the provider of each of the canonical refs that is stored.
+func (s *Store) owners(ctx context.Context, refs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for start := 0; start < len(refs); start += 400 {
+		chunk := refs[start:min(start+400, len(refs))]
+		q, args := inList(`SELECT entity_ref, provider FROM catalog_entities WHERE entity_ref IN `, chunk, 1)
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var ref, provider string
+			if err := rows.Scan(&ref, &provider); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[ref] = provider
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // provenance returns the provider of an entity and the location key it was provided with, or
 // ErrNotFound.
 func (s *Store) provenance(ctx context.Context, ref EntityRef) (provider, key string, err error) {

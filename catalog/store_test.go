@@ -246,9 +246,15 @@ func TestKeysetPaging(t *testing.T) {
 			if i%4 == 0 {
 				spec = map[string]any{} // no spec.type: last in either direction
 			}
+			if i < 2 {
+				spec["owner"] = "team-a"
+			}
 			es = append(es, entity("Component", fmt.Sprintf("c%d", i), spec))
 		}
+		es = append(es, entity("Group", "team-a", map[string]any{"type": "team"}))
 		_, err := s.ApplyMutation(ctx, "p", catalog.Mutation{Type: catalog.Full, Entities: deferred(es...)})
+		require.NoError(t, err)
+		components, err := catalog.ParseFilters([]string{"kind=component"})
 		require.NoError(t, err)
 		for _, tc := range []struct {
 			order []catalog.Order
@@ -270,7 +276,7 @@ func TestKeysetPaging(t *testing.T) {
 			var seen []string
 			var last *catalog.Keyset
 			for {
-				p, err := s.Page(ctx, catalog.Query{Order: tc.order, Limit: 2, After: last, SkipTotal: true})
+				p, err := s.Page(ctx, catalog.Query{Filters: components, Order: tc.order, Limit: 2, After: last, SkipTotal: true})
 				require.NoError(t, err)
 				seen = append(seen, name(p.Entities)...)
 				if !p.More {
@@ -280,14 +286,14 @@ func TestKeysetPaging(t *testing.T) {
 			}
 			require.Equal(t, tc.want, seen, "forwards by %v", tc.order)
 			// Backwards from after the last, two at a time.
-			all, err := s.Page(ctx, catalog.Query{Order: tc.order})
+			all, err := s.Page(ctx, catalog.Query{Filters: components, Order: tc.order})
 			require.NoError(t, err)
 			require.Equal(t, tc.want, name(all.Entities))
 			var back []string
 			first := &all.Keys[len(all.Keys)-1]
 			back = append(back, all.Entities[len(all.Entities)-1].Metadata.Name)
 			for {
-				p, err := s.Page(ctx, catalog.Query{Order: tc.order, Limit: 2, Before: first, SkipTotal: true})
+				p, err := s.Page(ctx, catalog.Query{Filters: components, Order: tc.order, Limit: 2, Before: first, SkipTotal: true})
 				require.NoError(t, err)
 				back = append(name(p.Entities), back...)
 				if !p.More {
@@ -308,8 +314,14 @@ func TestKeysetPaging(t *testing.T) {
 			{`{"$not": {"spec.type": {"$exists": true}}}`, 3},
 			{`{"metadata.name": {"$hasPrefix": "C"}, "spec.type": "a"}`, 2},
 			{`{"$any": [{"metadata.name": "c1"}, {"metadata.name": "c2"}]}`, 2},
-			{`{"$all": []}`, 9},
+			{`{"$all": []}`, 10},
 			{`{"$any": []}`, 0},
+			{`{"spec.type": {"$in": []}}`, 0},
+			{`{"kind": {"$in": []}}`, 0},
+			{`{"metadata.name": {"$hasPrefix": "c_"}}`, 0},
+			{`{"metadata.name": {"$hasPrefix": "%"}}`, 0},
+			{`{"relations.ownedby": {"$hasPrefix": "group:default/team-"}}`, 2},
+			{`{"relations.ownerof": {"$hasPrefix": "component:default/c"}}`, 1},
 		} {
 			p, err := catalog.ParsePredicate(json.RawMessage(tc.query))
 			require.NoError(t, err, tc.query)

@@ -22,7 +22,8 @@ const (
 	// RequireAdmin admits only principals the Authenticator recognises as administrators.
 	RequireAdmin
 	// UserCookie admits any authenticated principal, limited user tokens included (the slim
-	// tokens of browser sessions, which other routes refuse): Backstage's user-cookie policy.
+	// tokens Backstage's backends forward on a user's behalf, which other routes refuse):
+	// Backstage's user-cookie policy.
 	UserCookie
 )
 
