@@ -291,7 +291,7 @@ func TestUserRoutes(t *testing.T) {
 	require.Equal(t, auth.CookieName, c.Name)
 	require.Equal(t, tok, c.Value)
 	require.True(t, c.HttpOnly)
-	require.Equal(t, http.SameSiteStrictMode, c.SameSite)
+	require.Equal(t, http.SameSiteLaxMode, c.SameSite, "sent on the navigation back from a sign-in provider")
 	require.Equal(t, http.StatusOK, f.do(http.MethodGet, auth.UserInfoPath, "", func(r *http.Request) { r.AddCookie(c) }).code)
 	require.Equal(t, http.StatusForbidden, f.do(http.MethodGet, auth.CookiePath, ciToken).code)
 }

@@ -34,6 +34,13 @@ const (
 	// EventExternalAccess: an external principal was used, recorded once per principal per
 	// hour and instance (succeeded).
 	EventExternalAccess = "external-access"
+	// EventSignIn: a person signed in through a provider (succeeded), or was refused
+	// (failed; meta.reason says why).
+	EventSignIn = "sign-in"
+	// EventSignInRefresh: a sign-in session could not be refreshed (failed).
+	EventSignInRefresh = "sign-in-refresh"
+	// EventLogout: a person signed out (succeeded).
+	EventLogout = "logout"
 )
 
 // Audit statuses and severities, as in Backstage's AuditorService.

@@ -21,7 +21,7 @@ const (
 	KeyRotationPath        = "auth.keyRotation"
 	TokenExpirationPath    = "auth.backstageTokenExpiration"
 	OmitOwnershipClaimPath = "auth.omitIdentityTokenOwnershipClaim"
-	ProvidersPath          = "auth.providers"
+	GuestProviderPath      = "auth.providers.guest"
 	BackendAuthPath        = "backend.auth"
 )
 
@@ -150,14 +150,6 @@ func parseCanonical(s string) time.Duration {
 	}
 	return d
 }
-
-// Providers is auth.providers. Stagebus has the guest provider only.
-type Providers struct {
-	Guest GuestProvider `yaml:"guest"`
-}
-
-// SetDefaults applies the guest provider's defaults.
-func (p *Providers) SetDefaults() { p.Guest.SetDefaults() }
 
 // GuestProvider is auth.providers.guest: sign-in without credentials for local development.
 type GuestProvider struct {

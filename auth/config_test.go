@@ -19,7 +19,7 @@ var sections = []config.Section{
 	config.NewSection[auth.KeyRotation](auth.KeyRotationPath),
 	config.NewSection[auth.TokenExpiration](auth.TokenExpirationPath),
 	config.NewSection[auth.OmitOwnershipClaim](auth.OmitOwnershipClaimPath),
-	config.NewSection[auth.Providers](auth.ProvidersPath),
+	config.NewSection[auth.GuestProvider](auth.GuestProviderPath),
 	config.NewSection[auth.BackendAuth](auth.BackendAuthPath),
 }
 
@@ -36,7 +36,7 @@ func TestConfig(t *testing.T) {
 			require.Equal(t, time.Hour, config.Get[auth.KeyRotation](c, auth.KeyRotationPath).Duration())
 			require.Equal(t, time.Hour, config.Get[auth.TokenExpiration](c, auth.TokenExpirationPath).Duration())
 			require.False(t, bool(config.Get[auth.OmitOwnershipClaim](c, auth.OmitOwnershipClaimPath)), "ent is kept for 1.24-era plugins")
-			g := config.Get[auth.Providers](c, auth.ProvidersPath).Guest
+			g := config.Get[auth.GuestProvider](c, auth.GuestProviderPath)
 			require.Equal(t, "user:development/guest", g.UserEntityRef)
 			require.Equal(t, []string{"user:development/guest"}, g.Ownership())
 			require.False(t, g.DangerouslyAllowOutsideDevelopment)

@@ -48,9 +48,11 @@
 // # Requests
 //
 // [Service.Authenticate] implements httpserver.Authenticator: the token comes from
-// "Authorization: Bearer" or, on GET and HEAD only, the backstage-auth cookie. A missing or
+// "Authorization: Bearer" or the backstage-auth session cookie (SameSite=Lax). A missing or
 // invalid token is 401; a valid principal that is restricted away from the route, or that is
-// not an admin on an httpserver.RequireAdmin route, is 403. Admins are the users in
+// not an admin on an httpserver.RequireAdmin route, is 403, and so is a state-changing request
+// with the cookie that a browser says comes from another site (Sec-Fetch-Site, else Origin:
+// net/http's CrossOriginProtection), which is how a cross-site form would use it. Admins are the users in
 // auth.admins and service principals that may call the route.
 //
 // # Audit

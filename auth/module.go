@@ -26,7 +26,7 @@ type Params struct {
 	KeyRotation        KeyRotation
 	TokenExpiration    TokenExpiration
 	OmitOwnershipClaim OmitOwnershipClaim
-	Providers          Providers
+	Guest              GuestProvider
 	BackendAuth        BackendAuth
 }
 
@@ -45,7 +45,7 @@ func Provide(p Params) (*Service, error) {
 		KeyRotation:           p.KeyRotation.Duration(),
 		TokenExpiration:       p.TokenExpiration.Duration(),
 		IncludeOwnershipClaim: !bool(p.OmitOwnershipClaim),
-		Guest:                 p.Providers.Guest,
+		Guest:                 p.Guest,
 		ExternalAccess:        p.BackendAuth.ExternalAccess,
 	})
 	if err != nil {
@@ -58,7 +58,7 @@ func Provide(p Params) (*Service, error) {
 // Module provides the *Service as the server's httpserver.Authenticator (replacing the
 // deny-all default), its routes, its migrations, and the configuration sections auth.admins,
 // auth.keyRotation, auth.backstageTokenExpiration, auth.omitIdentityTokenOwnershipClaim,
-// auth.providers and backend.auth. It needs the database, httpserver and eventsvc modules
+// auth.providers.guest and backend.auth. It needs the database, httpserver and eventsvc modules
 // (audit records go to the eventsvc.Publisher named auditLog when a module provides it —
 // subscribers/audit does — else to the bus).
 var Module = fx.Module("auth",
@@ -66,7 +66,7 @@ var Module = fx.Module("auth",
 	config.Provide[KeyRotation](KeyRotationPath),
 	config.Provide[TokenExpiration](TokenExpirationPath),
 	config.Provide[OmitOwnershipClaim](OmitOwnershipClaimPath),
-	config.Provide[Providers](ProvidersPath),
+	config.Provide[GuestProvider](GuestProviderPath),
 	config.Provide[BackendAuth](BackendAuthPath),
 	database.AsMigrations(Migrations...),
 	fx.Provide(

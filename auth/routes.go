@@ -148,12 +148,46 @@ func (s *Service) serveCookie(w http.ResponseWriter, r *http.Request) {
 		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "the token has no expiry"))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: tok, Path: "/", Expires: c.ExpiresAt.Time,
-		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteStrictMode,
-	})
+	s.SetSessionCookie(w, Token{Token: tok, ExpiresAt: c.ExpiresAt.Time})
 	httpserver.WriteJSON(w, http.StatusOK, map[string]string{"expiresAt": c.ExpiresAt.UTC().Format(time.RFC3339)})
 }
+
+// SetSessionCookie makes a user token the browser's session: the backstage-auth cookie,
+// HttpOnly, SameSite=Lax (sent on the top-level navigation back from a sign-in provider, never
+// with another site's requests that change state: see Authenticate), Secure when
+// backend.baseUrl is https, expiring with the token.
+func (s *Service) SetSessionCookie(w http.ResponseWriter, tok Token) {
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: tok.Token, Path: "/", Expires: tok.ExpiresAt,
+		HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// ClearSessionCookie ends the browser's session.
+func (s *Service) ClearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
+}
+
+// SessionUser returns the user of the request's session cookie when it holds a valid user
+// token, else "".
+func (s *Service) SessionUser(r *http.Request) string {
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return ""
+	}
+	h, ok := parseHeader(c.Value)
+	if !ok || h.Typ != TypeUser {
+		return ""
+	}
+	cred, refusal := s.verifyOwn(r.Context(), c.Value, h, httpserver.Route{})
+	if refusal != nil {
+		return ""
+	}
+	return cred.principal.Subject
+}
+
+// SecureCookies reports whether cookies are marked Secure (backend.baseUrl is https).
+func (s *Service) SecureCookies() bool { return s.secureCookie }
 
 // GuestResponse is the body of GET /api/auth/guest/refresh, as Backstage's guest provider
 // answers.

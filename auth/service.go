@@ -93,6 +93,8 @@ type Service struct {
 	stopBG       context.CancelFunc
 	bgWork       sync.WaitGroup
 	secureCookie bool
+	// csrf refuses cross-origin state-changing requests that carry the session cookie.
+	csrf *http.CrossOriginProtection
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time // external principal → last audited use
@@ -181,6 +183,7 @@ func New(o Options) (*Service, error) {
 		includeOwnership: o.IncludeOwnershipClaim,
 		guest:            o.Guest,
 		secureCookie:     strings.HasPrefix(o.BaseURL, "https://"),
+		csrf:             http.NewCrossOriginProtection(),
 		seen:             map[string]time.Time{},
 	}
 	s.external = newExternalEntries(bg, &s.bgWork, o.ExternalAccess, o.HTTPClient, o.jwksCooldown, o.Logger)
@@ -269,8 +272,8 @@ func (s *Service) verify(ctx context.Context, tok string, route httpserver.Route
 	return credentials{}, unauthenticated(reasonType)
 }
 
-// tokenFromRequest returns the bearer token, or the cookie on GET and HEAD requests, and how
-// it came ("bearer", "cookie", or "none").
+// tokenFromRequest returns the bearer token, or the session cookie's, and how it came
+// ("bearer", "cookie", or "none").
 func tokenFromRequest(r *http.Request) (tok, via string, refusal *RefusalError) {
 	if hs := r.Header.Values("Authorization"); len(hs) > 0 {
 		if len(hs) > 1 {
@@ -283,10 +286,8 @@ func tokenFromRequest(r *http.Request) (tok, via string, refusal *RefusalError) 
 		}
 		return rest, "bearer", nil
 	}
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-			return c.Value, "cookie", nil
-		}
+	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
+		return c.Value, "cookie", nil
 	}
 	return "", "none", unauthenticated(reasonMissing)
 }
@@ -311,7 +312,17 @@ func (s *Service) Authenticate(r *http.Request, route httpserver.Route) (httpser
 			Meta: map[string]any{"reason": refusal.Reason, "route": route.Pattern(), "credentials": via}})
 		return httpserver.Principal{}, refusal
 	}
-	if refusal := s.authorize(c, route); refusal != nil {
+	if via == "cookie" {
+		// A browser sends the cookie with requests other sites make it send: a
+		// state-changing one must come from this origin (Sec-Fetch-Site, else Origin).
+		if err := s.csrf.Check(r); err != nil {
+			refusal = forbidden("cross-origin request refused: a request that changes state with the session cookie must come from this site")
+		}
+	}
+	if refusal == nil {
+		refusal = s.authorize(c, route)
+	}
+	if refusal != nil {
 		severity := SeverityMedium
 		if route.Auth == httpserver.RequireAdmin {
 			severity = SeverityHigh

@@ -168,6 +168,24 @@ func (s *Service) IssueUserToken(ctx context.Context, id UserInfo) (Token, error
 	return s.issueUserToken(ctx, id, nil, "")
 }
 
+// SignIn issues the user token of a person who signed in through provider during r, and
+// audits the sign-in (sign-in, succeeded) and the token's issue.
+func (s *Service) SignIn(ctx context.Context, r *http.Request, provider string, id UserInfo) (Token, error) {
+	tok, err := s.issueUserToken(ctx, id, r, provider)
+	if err != nil {
+		return Token{}, err
+	}
+	s.audit(ctx, r, AuditRecord{EventID: EventSignIn, SeverityLevel: SeverityMedium, Status: StatusSucceeded,
+		Actor: AuditActor{ActorID: id.UserEntityRef}, Meta: map[string]any{"provider": provider, "ownershipEntityRefs": id.OwnershipEntityRefs}})
+	return tok, nil
+}
+
+// Audit records an audit event about r (nil for none), adding the request's facts (URL,
+// method, client address, user agent).
+func (s *Service) Audit(ctx context.Context, r *http.Request, rec AuditRecord) {
+	s.audit(ctx, r, rec)
+}
+
 func (s *Service) issueUserToken(ctx context.Context, id UserInfo, r *http.Request, provider string) (Token, error) {
 	if err := validateUserRef(id.UserEntityRef); err != nil {
 		return Token{}, fmt.Errorf("issue user token: %w", err)

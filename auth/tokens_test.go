@@ -162,7 +162,23 @@ func TestCredentialSources(t *testing.T) {
 		{name: "bearer", method: http.MethodGet, header: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }, want: 200},
 		{name: "bearer scheme is case-insensitive", method: http.MethodGet, header: func(r *http.Request) { r.Header.Set("Authorization", "bearer "+tok) }, want: 200},
 		{name: "cookie on GET", method: http.MethodGet, header: cookie, want: 200},
-		{name: "cookie is not enough to change things", method: http.MethodPost, header: cookie, want: 401, reason: "missing credentials"},
+		{name: "cookie on a same-origin POST", method: http.MethodPost, header: func(r *http.Request) {
+			cookie(r)
+			r.Header.Set("Sec-Fetch-Site", "same-origin")
+		}, want: 200},
+		{name: "cookie on a POST without browser headers (no browser, no CSRF)", method: http.MethodPost, header: cookie, want: 200},
+		{name: "cookie on a cross-site POST (CSRF)", method: http.MethodPost, header: func(r *http.Request) {
+			cookie(r)
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+		}, want: 403, reason: "cross-origin request refused: a request that changes state with the session cookie must come from this site"},
+		{name: "cookie on a cross-origin POST of an old browser (CSRF)", method: http.MethodPost, header: func(r *http.Request) {
+			cookie(r)
+			r.Header.Set("Origin", "https://evil.example")
+		}, want: 403, reason: "cross-origin request refused: a request that changes state with the session cookie must come from this site"},
+		{name: "cookie on a cross-site GET (reads change nothing)", method: http.MethodGet, header: func(r *http.Request) {
+			cookie(r)
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+		}, want: 200},
 		{name: "nothing", method: http.MethodGet, header: func(*http.Request) {}, want: 401, reason: "missing credentials"},
 		{name: "basic auth", method: http.MethodGet, header: func(r *http.Request) { r.SetBasicAuth("alice", "secret") }, want: 401, reason: "unsupported authorization scheme; send Authorization: Bearer <token>"},
 		{name: "empty bearer", method: http.MethodGet, header: func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }, want: 401, reason: "unsupported authorization scheme; send Authorization: Bearer <token>"},
@@ -180,7 +196,11 @@ func TestCredentialSources(t *testing.T) {
 				return
 			}
 			require.Equal(t, tt.reason, res.errorMessage())
-			require.Equal(t, tt.reason, f.lastRecord(auth.EventAuthenticate).Meta["reason"])
+			event := auth.EventAuthenticate
+			if tt.want == http.StatusForbidden {
+				event = auth.EventAuthorize
+			}
+			require.Equal(t, tt.reason, f.lastRecord(event).Meta["reason"])
 		})
 	}
 }

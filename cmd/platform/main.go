@@ -32,6 +32,8 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/auth"
+	"github.com/stagebus/stagebus/auth/providers/oidc"
+	"github.com/stagebus/stagebus/auth/signin"
 	"github.com/stagebus/stagebus/catalog"
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/database"
@@ -189,6 +191,8 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		recorder.Module,
 		ingress.Module,
 		catalog.Module,
+		signin.Module,
+		oidc.Module,
 		github.Module,
 		discovery.Module,
 		gitlab.Module,

@@ -1,0 +1,124 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/stagebus/stagebus/auth"
+	"github.com/stagebus/stagebus/catalog"
+	"github.com/stagebus/stagebus/config"
+)
+
+// The sign-in resolvers, as Backstage names them.
+const (
+	// ResolverUsername matches the provider's username to a User entity's metadata.name.
+	ResolverUsername = "usernameMatchingUserEntityName"
+	// ResolverEmail matches the verified email to a User entity's spec.profile.email.
+	ResolverEmail = "emailMatchingUserEntityProfileEmail"
+	// ResolverEmailLocalPart matches the verified email's local part to a User entity's
+	// metadata.name.
+	ResolverEmailLocalPart = "emailLocalPartMatchingUserEntityName"
+)
+
+// ResolverConfig is one entry of a provider's signIn.resolvers.
+type ResolverConfig struct {
+	Resolver string `yaml:"resolver"`
+	// DangerouslyAllowSignInWithoutUserInCatalog signs in a person no User entity matches,
+	// as user:default/<name> owning only itself.
+	DangerouslyAllowSignInWithoutUserInCatalog bool `yaml:"dangerouslyAllowSignInWithoutUserInCatalog"`
+}
+
+// Validate checks the resolver's name.
+func (r ResolverConfig) Validate() error {
+	switch r.Resolver {
+	case ResolverUsername, ResolverEmail, ResolverEmailLocalPart:
+		return nil
+	}
+	return config.Fieldf("resolver", "must be one of %s, %s, %s, got %q", ResolverUsername, ResolverEmail, ResolverEmailLocalPart, r.Resolver)
+}
+
+// SignInConfig is a provider's signIn section.
+type SignInConfig struct {
+	Resolvers []ResolverConfig `yaml:"resolvers"`
+}
+
+// Validate requires a resolver: without one nobody can sign in.
+func (s SignInConfig) Validate() error {
+	if len(s.Resolvers) == 0 {
+		return config.Fieldf("resolvers", "list at least one sign-in resolver, e.g. [{resolver: %s}]", ResolverEmail)
+	}
+	return nil
+}
+
+// errNoUser is why a sign-in is refused when no resolver finds the person. Its text is what
+// the audit log records; the person is told only that the sign-in was refused.
+var errNoUser = errors.New("no sign-in resolver matched a user of the catalog")
+
+// Users finds the User entities sign-in resolvers match.
+type Users struct {
+	store *catalog.Store
+}
+
+// NewUsers returns the resolvers' view of the catalog.
+func NewUsers(store *catalog.Store) *Users { return &Users{store: store} }
+
+// Resolve runs the resolvers in order on what the provider says, and returns the identity of
+// the first that matches: the User entity's ref and ownership (itself and the groups it is a
+// member of). errNoUser when none matches.
+func (u *Users) Resolve(ctx context.Context, resolvers []ResolverConfig, id Identity) (auth.UserInfo, string, error) {
+	var tried []string
+	for _, r := range resolvers {
+		var name, filter string
+		switch r.Resolver {
+		case ResolverUsername:
+			name, filter = id.Username, "metadata.name="+id.Username
+		case ResolverEmail:
+			local, _, _ := strings.Cut(id.Email, "@")
+			name, filter = local, "spec.profile.email="+id.Email
+		case ResolverEmailLocalPart:
+			local, _, _ := strings.Cut(id.Email, "@")
+			name, filter = local, "metadata.name="+local
+		}
+		tried = append(tried, r.Resolver)
+		if name == "" || strings.ContainsAny(filter, ",") {
+			continue // the provider gave nothing this resolver matches on
+		}
+		info, found, err := u.find(ctx, filter)
+		if err != nil {
+			return auth.UserInfo{}, r.Resolver, err
+		}
+		if found {
+			return info, r.Resolver, nil
+		}
+		if r.DangerouslyAllowSignInWithoutUserInCatalog {
+			ref := catalog.EntityRef{Kind: "user", Namespace: catalog.DefaultNamespace, Name: name}
+			return auth.UserInfo{UserEntityRef: ref.String(), OwnershipEntityRefs: []string{ref.String()}}, r.Resolver, nil
+		}
+	}
+	return auth.UserInfo{}, strings.Join(tried, ","), errNoUser
+}
+
+// find looks up the one User entity of the default namespace matching filter.
+func (u *Users) find(ctx context.Context, filter string) (auth.UserInfo, bool, error) {
+	filters, err := catalog.ParseFilters([]string{"kind=user,metadata.namespace=default," + filter})
+	if err != nil {
+		return auth.UserInfo{}, false, nil // a value the filter syntax cannot hold matches nothing
+	}
+	users, _, err := u.store.Query(ctx, catalog.Query{Filters: filters, Limit: 2, SkipTotal: true})
+	switch {
+	case err != nil:
+		return auth.UserInfo{}, false, fmt.Errorf("look up the user: %w", err)
+	case len(users) != 1: // none, or ambiguous
+		return auth.UserInfo{}, false, nil
+	}
+	ref := users[0].Ref().String()
+	info := auth.UserInfo{UserEntityRef: ref, OwnershipEntityRefs: []string{ref}}
+	for _, rel := range users[0].Relations {
+		if rel.Type == catalog.RelationMemberOf {
+			info.OwnershipEntityRefs = append(info.OwnershipEntityRefs, rel.TargetRef)
+		}
+	}
+	return info, true, nil
+}
