@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"go.uber.org/fx"
+
+	"github.com/stagebus/stagebus/config"
 )
 
 // Provider is a sign-in provider configured for this auth.environment.
@@ -62,3 +64,19 @@ type Identity struct {
 // ErrProvider wraps what went wrong with the provider (a refused code, a bad ID token): the
 // sign-in fails, and the reason is audited.
 var ErrProvider = errors.New("the sign-in provider refused or failed")
+
+// ProviderModule is the fx module of a kind of provider: it reads auth.providers.<id>, a
+// configuration of type C per auth.environment, and provides (to the group AsProvider
+// joins) the provider build makes of the current environment's entry, when there is one.
+func ProviderModule[C any](name, id string, build func(C) Provider) fx.Option {
+	return fx.Module(name,
+		config.Provide[map[string]C]("auth.providers."+id),
+		fx.Provide(AsProvider(func(envs map[string]C, env config.Environment) Provider {
+			cfg, ok := envs[string(env)]
+			if !ok {
+				return nil
+			}
+			return build(cfg)
+		})),
+	)
+}

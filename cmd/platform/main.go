@@ -32,6 +32,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/stagebus/stagebus/auth"
+	githubsignin "github.com/stagebus/stagebus/auth/providers/github"
 	"github.com/stagebus/stagebus/auth/providers/oidc"
 	"github.com/stagebus/stagebus/auth/signin"
 	"github.com/stagebus/stagebus/catalog"
@@ -193,6 +194,7 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		catalog.Module,
 		signin.Module,
 		oidc.Module,
+		githubsignin.Module,
 		github.Module,
 		discovery.Module,
 		gitlab.Module,

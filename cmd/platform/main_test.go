@@ -287,6 +287,7 @@ func TestCLI(t *testing.T) {
 // TestConfigPrintRedactsEverySecret fails when a section gains a secret field that is not
 // listed here.
 var secretSamples = map[string]string{
+	"auth.providers.github.*.clientSecret":         "auth:\n  providers:\n    github:\n      production:\n        clientId: stagebus\n        clientSecret: MARKER\n        signIn:\n          resolvers: [{resolver: usernameMatchingUserEntityName}]\n",
 	"auth.providers.oidc.*.clientSecret":           "auth:\n  providers:\n    oidc:\n      production:\n        metadataUrl: https://idp.example/.well-known/openid-configuration\n        clientId: stagebus\n        clientSecret: MARKER\n        signIn:\n          resolvers: [{resolver: emailMatchingUserEntityProfileEmail}]\n",
 	"backend.auth.externalAccess.options.token":    "backend:\n  auth:\n    externalAccess:\n      - type: static\n        options:\n          token: MARKER\n          subject: ci\n",
 	"backend.database.connection":                  "backend:\n  database:\n    client: pg\n    connection: postgres://stagebus:MARKER@db:5432/stagebus\n",

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
-	"go.uber.org/fx"
 	"golang.org/x/oauth2"
 
 	"github.com/stagebus/stagebus/auth/signin"
@@ -62,7 +61,7 @@ func (c Config) Validate() error {
 }
 
 // Environments is auth.providers.oidc: a Config per auth.environment.
-type Environments map[string]Config
+type Environments = map[string]Config
 
 // Provider signs people in with an OpenID provider.
 type Provider struct {
@@ -212,22 +211,6 @@ func result(tok *oauth2.Token, c idClaims) signin.Result {
 	return res
 }
 
-// params are the module's inputs.
-type params struct {
-	fx.In
-	Environments Environments
-	Environment  config.Environment
-}
-
 // Module provides the OpenID Connect provider when auth.providers.oidc has an entry for
 // auth.environment; it needs auth/signin.
-var Module = fx.Module("auth/providers/oidc",
-	config.Provide[Environments]("auth.providers.oidc"),
-	fx.Provide(signin.AsProvider(func(p params) signin.Provider {
-		cfg, ok := p.Environments[string(p.Environment)]
-		if !ok {
-			return nil
-		}
-		return New(cfg, nil)
-	})),
-)
+var Module = signin.ProviderModule("auth/providers/oidc", ID, func(c Config) signin.Provider { return New(c, nil) })
