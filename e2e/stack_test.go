@@ -88,12 +88,18 @@ func TestFullStack(t *testing.T) {
 		s.runReadmeCommands(t)
 	})
 
+	// Sign-in with GitHub is off while its client is not set.
+	require.Equal(t, http.StatusNotFound, s.signInStart("github"))
+
 	s.stop(first)
 
-	// Second run, GitHub unreachable: what the first run wrote comes from PostgreSQL.
+	// Second run, GitHub unreachable: what the first run wrote comes from PostgreSQL. The
+	// GitHub client's variables, set now, turn sign-in with GitHub on.
 	gh.setDown(true)
+	s.env = append(s.env, "AUTH_GITHUB_CLIENT_ID=e2e-client", "AUTH_GITHUB_CLIENT_SECRET="+secret(t, "oauth"))
 	second := s.start()
 	s.waitReady()
+	require.Equal(t, http.StatusFound, s.signInStart("github"), "docker-compose.yml's variables enable the provider")
 	resp = s.request(http.MethodGet, "/api/catalog/entities/by-name/component/default/"+repo, s.adminToken, nil, nil)
 	require.Equal(t, http.StatusOK, resp.status, resp.body)
 	var again map[string]any
@@ -110,7 +116,7 @@ func TestFullStack(t *testing.T) {
 	require.Contains(t, string(out), "audit log OK")
 
 	for _, p := range []*process{first, second} {
-		for _, v := range []string{s.adminToken, s.webhookSecret, s.getenv("POSTGRES_PASSWORD"), s.getenv("GITHUB_TOKEN")} {
+		for _, v := range []string{s.adminToken, s.webhookSecret, s.getenv("POSTGRES_PASSWORD"), s.getenv("GITHUB_TOKEN"), s.getenv("AUTH_GITHUB_CLIENT_SECRET")} {
 			require.NotContains(t, p.log.String(), v, "a secret is in the log")
 		}
 	}
@@ -217,6 +223,21 @@ func (s *stack) request(method, path, token string, body []byte, header http.Hea
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(s.t, err)
 	return response{status: resp.StatusCode, body: string(b)}
+}
+
+// signInStart starts a sign-in with provider and returns the status; a redirect must go to the
+// provider's authorization page with the configured client.
+func (s *stack) signInStart(provider string) int {
+	s.t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(s.url("/api/auth/" + provider + "/start"))
+	require.NoError(s.t, err)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusFound {
+		require.True(s.t, strings.HasPrefix(resp.Header.Get("Location"), "https://github.com/login/oauth/authorize?"), resp.Header.Get("Location"))
+		require.Contains(s.t, resp.Header.Get("Location"), "client_id="+s.getenv("AUTH_GITHUB_CLIENT_ID"))
+	}
+	return resp.StatusCode
 }
 
 // push sends a signed GitHub push of the default branch of acme/payments and returns its

@@ -20,9 +20,9 @@ func TestConfig(t *testing.T) {
 	}{
 		{"github.com", "production:\n  clientId: c\n  clientSecret: s\n  signIn: {resolvers: [{resolver: usernameMatchingUserEntityName}]}", nil},
 		{"enterprise", "production:\n  clientId: c\n  clientSecret: s\n  enterpriseInstanceUrl: https://ghe.example\n  signIn: {resolvers: [{resolver: usernameMatchingUserEntityName}]}", nil},
-		{"everything wrong", "production:\n  enterpriseInstanceUrl: ghe.example\n  signIn: {resolvers: [{resolver: guess}]}", []string{
+		{"off: no client (left to unset environment variables)", "production:\n  clientId: \"\"\n  clientSecret: \"\"\n  signIn: {resolvers: [{resolver: usernameMatchingUserEntityName}]}", nil},
+		{"everything wrong", "production:\n  clientSecret: s\n  enterpriseInstanceUrl: ghe.example\n  signIn: {resolvers: [{resolver: guess}]}", []string{
 			"auth.providers.github.production.clientId: is required",
-			"auth.providers.github.production.clientSecret: is required",
 			"auth.providers.github.production.enterpriseInstanceUrl: must be the URL of a GitHub Enterprise Server",
 			"auth.providers.github.production.signIn.resolvers[0].resolver: must be one of",
 		}},

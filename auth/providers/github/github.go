@@ -36,8 +36,16 @@ type Config struct {
 	SignIn                signin.SignInConfig `yaml:"signIn"`
 }
 
-// Validate checks the required keys.
+// Enabled reports whether the entry is set: one whose clientId and clientSecret are both
+// empty is off, so that a deployment's file can leave them to environment variables it may
+// not set (as docker-compose.yml does).
+func (c Config) Enabled() bool { return c.ClientID != "" || c.ClientSecret != "" }
+
+// Validate checks the required keys of an enabled entry.
 func (c Config) Validate() error {
+	if !c.Enabled() {
+		return nil
+	}
 	var errs []error
 	if c.ClientID == "" {
 		errs = append(errs, config.Fieldf("clientId", "is required: the client id of the GitHub OAuth app"))
@@ -163,6 +171,11 @@ func (p *Provider) user(ctx context.Context, tok *oauth2.Token) (signin.Result, 
 	}, nil
 }
 
-// Module provides the GitHub provider when auth.providers.github has an entry for
+// Module provides the GitHub provider when auth.providers.github has an enabled entry for
 // auth.environment; it needs auth/signin.
-var Module = signin.ProviderModule("auth/providers/github", ID, func(c Config) signin.Provider { return New(c) })
+var Module = signin.ProviderModule("auth/providers/github", ID, func(c Config) signin.Provider {
+	if !c.Enabled() {
+		return nil
+	}
+	return New(c)
+})

@@ -23,6 +23,11 @@ func TestConfig(t *testing.T) {
   clientId: stagebus
   clientSecret: s3cret
   signIn: {resolvers: [{resolver: emailLocalPartMatchingUserEntityName}]}`, nil},
+		{"off: nothing set (left to unset environment variables)", `production:
+  metadataUrl: ""
+  clientId: ""
+  clientSecret: ""
+  signIn: {resolvers: [{resolver: emailLocalPartMatchingUserEntityName}]}`, nil},
 		{"everything wrong", `production:
   metadataUrl: idp.example
   scope: profile email

@@ -42,8 +42,18 @@ type Config struct {
 	SignIn signin.SignInConfig `yaml:"signIn"`
 }
 
-// Validate checks the required keys.
+// Enabled reports whether the entry is set: one whose metadataUrl, clientId and
+// clientSecret are all empty is off, so that a deployment's file can leave them to
+// environment variables it may not set (as docker-compose.yml does).
+func (c Config) Enabled() bool {
+	return c.MetadataURL != "" || c.ClientID != "" || c.ClientSecret != ""
+}
+
+// Validate checks the required keys of an enabled entry.
 func (c Config) Validate() error {
+	if !c.Enabled() {
+		return nil
+	}
 	var errs []error
 	if u, err := url.Parse(c.MetadataURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		errs = append(errs, config.Fieldf("metadataUrl", "must be the issuer's discovery URL, e.g. https://idp.example/.well-known/openid-configuration, got %q", c.MetadataURL))
@@ -211,6 +221,11 @@ func result(tok *oauth2.Token, c idClaims) signin.Result {
 	return res
 }
 
-// Module provides the OpenID Connect provider when auth.providers.oidc has an entry for
-// auth.environment; it needs auth/signin.
-var Module = signin.ProviderModule("auth/providers/oidc", ID, func(c Config) signin.Provider { return New(c, nil) })
+// Module provides the OpenID Connect provider when auth.providers.oidc has an enabled entry
+// for auth.environment; it needs auth/signin.
+var Module = signin.ProviderModule("auth/providers/oidc", ID, func(c Config) signin.Provider {
+	if !c.Enabled() {
+		return nil
+	}
+	return New(c, nil)
+})
