@@ -209,7 +209,8 @@ func (k *keyring) tick() time.Duration {
 	return min(max(k.rotation/4, time.Second), 5*time.Minute)
 }
 
-// maintain is one round of the background loop: rotate when due, purge expired keys.
+// maintain is one round of the background loop: rotate when due, purge expired keys and
+// the ended sessions of expired tokens.
 func (k *keyring) maintain(ctx context.Context) error {
 	var errs []error
 	if _, err := k.signer(ctx); err != nil {
@@ -219,6 +220,11 @@ func (k *keyring) maintain(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("public key purge: %w", err))
 	} else if n > 0 {
 		k.log.Info().Int64("purged", n).Msg("expired public keys purged")
+	}
+	// The logged-out sessions of expired tokens need no remembering: their tokens open
+	// nothing anyway.
+	if _, err := k.store.PurgeEndedSessions(ctx, k.now()); err != nil {
+		errs = append(errs, fmt.Errorf("ended session purge: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
@@ -168,22 +170,33 @@ func (s *Service) ClearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
 }
 
-// SessionUser returns the user of the request's session cookie when it holds a valid user
-// token, else "".
-func (s *Service) SessionUser(r *http.Request) string {
+// EndSession logs out the request's browser session: the user token of its session cookie
+// opens nothing more through the cookie (until it expires, the ended session is remembered),
+// and the cookie is cleared. It returns the session's user, "" when the request had none.
+func (s *Service) EndSession(w http.ResponseWriter, r *http.Request) (string, error) {
+	defer s.ClearSessionCookie(w)
 	c, err := r.Cookie(CookieName)
 	if err != nil || c.Value == "" {
-		return ""
+		return "", nil
 	}
 	h, ok := parseHeader(c.Value)
 	if !ok || h.Typ != TypeUser {
-		return ""
+		return "", nil
 	}
 	cred, refusal := s.verifyOwn(r.Context(), c.Value, h, httpserver.Route{})
 	if refusal != nil {
-		return ""
+		return "", nil
 	}
-	return cred.principal.Subject
+	if err := s.store.EndSession(r.Context(), sessionHash(c.Value), cred.expiresAt); err != nil {
+		return cred.principal.Subject, err
+	}
+	return cred.principal.Subject, nil
+}
+
+// sessionHash is how an ended session's token is remembered.
+func sessionHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // SecureCookies reports whether cookies are marked Secure (backend.baseUrl is https).

@@ -313,6 +313,17 @@ func (s *Service) Authenticate(r *http.Request, route httpserver.Route) (httpser
 		return httpserver.Principal{}, refusal
 	}
 	if via == "cookie" {
+		ended, err := s.store.SessionEnded(ctx, sessionHash(tok))
+		if err != nil || ended {
+			reason := reasonSessionEnded
+			if err != nil {
+				s.log.Error().Err(err).Msg("cannot check whether a session was logged out")
+				reason = reasonUnverifiable
+			}
+			s.audit(ctx, r, AuditRecord{EventID: EventAuthenticate, SeverityLevel: SeverityMedium, Status: StatusFailed, Error: reason,
+				Actor: AuditActor{ActorID: c.principal.Subject}, Meta: map[string]any{"reason": reason, "route": route.Pattern(), "credentials": via}})
+			return httpserver.Principal{}, unauthenticated(reason)
+		}
 		// A browser sends the cookie with requests other sites make it send: a
 		// state-changing one must come from this origin (Sec-Fetch-Site, else Origin).
 		if err := s.csrf.Check(r); err != nil {

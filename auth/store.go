@@ -38,6 +38,16 @@ var Migrations = []database.Migration{{
 	Module:  "auth",
 	Version: 2,
 	SQL:     `ALTER TABLE auth_public_keys ADD COLUMN environment TEXT NOT NULL DEFAULT ''`,
+}, {
+	// Version 3 remembers the browser sessions that were logged out, until their tokens
+	// expire, so that a session cookie kept elsewhere opens nothing after its logout.
+	Module:  "auth",
+	Version: 3,
+	SQL: `CREATE TABLE auth_ended_sessions (
+		token_hash TEXT PRIMARY KEY,
+		expires_at BIGINT NOT NULL
+	);
+	CREATE INDEX auth_ended_sessions_expires ON auth_ended_sessions (expires_at);`,
 }}
 
 // PublicKey is a signing key's public half as stored: the JWK, its validity and the
@@ -81,6 +91,12 @@ type Store interface {
 	SetUserInfo(ctx context.Context, info UserInfo) error
 	// UserInfo returns a user's info, or ErrUserNotFound.
 	UserInfo(ctx context.Context, userEntityRef string) (UserInfo, error)
+	// EndSession remembers a logged-out session (by its token's hash) until expires.
+	EndSession(ctx context.Context, tokenHash string, expires time.Time) error
+	// SessionEnded reports whether the session of the token's hash was logged out.
+	SessionEnded(ctx context.Context, tokenHash string) (bool, error)
+	// PurgeEndedSessions forgets the ended sessions whose tokens expired before now.
+	PurgeEndedSessions(ctx context.Context, now time.Time) (int64, error)
 }
 
 // DBStore is the [Store] in the shared database (tables from [Migrations]).
@@ -195,19 +211,47 @@ func (s *DBStore) UserInfo(ctx context.Context, ref string) (UserInfo, error) {
 	return info, nil
 }
 
+// EndSession implements Store.
+func (s *DBStore) EndSession(ctx context.Context, hash string, expires time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO auth_ended_sessions (token_hash, expires_at) VALUES ($1, $2) ON CONFLICT (token_hash) DO NOTHING`,
+		hash, expires.UnixMilli()); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
+}
+
+// SessionEnded implements Store.
+func (s *DBStore) SessionEnded(ctx context.Context, hash string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM auth_ended_sessions WHERE token_hash = $1`, hash).Scan(&n); err != nil {
+		return false, fmt.Errorf("check session: %w", err)
+	}
+	return n > 0, nil
+}
+
+// PurgeEndedSessions implements Store.
+func (s *DBStore) PurgeEndedSessions(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM auth_ended_sessions WHERE expires_at <= $1`, now.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("purge ended sessions: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 // MemoryStore is a [Store] in process memory: one instance only, nothing survives a
 // restart. It is for tests and tools.
 type MemoryStore struct {
 	mu    sync.Mutex
 	keys  map[string]PublicKey
 	users map[string]UserInfo
+	ended map[string]time.Time
 }
 
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{keys: map[string]PublicKey{}, users: map[string]UserInfo{}}
+	return &MemoryStore{keys: map[string]PublicKey{}, users: map[string]UserInfo{}, ended: map[string]time.Time{}}
 }
 
 // AddPublicKey implements Store.
@@ -284,4 +328,34 @@ func (m *MemoryStore) UserInfo(_ context.Context, ref string) (UserInfo, error) 
 	}
 	info.OwnershipEntityRefs = append([]string(nil), info.OwnershipEntityRefs...)
 	return info, nil
+}
+
+// EndSession implements Store.
+func (m *MemoryStore) EndSession(_ context.Context, hash string, expires time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ended[hash] = expires
+	return nil
+}
+
+// SessionEnded implements Store.
+func (m *MemoryStore) SessionEnded(_ context.Context, hash string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.ended[hash]
+	return ok, nil
+}
+
+// PurgeEndedSessions implements Store.
+func (m *MemoryStore) PurgeEndedSessions(_ context.Context, now time.Time) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for h, exp := range m.ended {
+		if !exp.After(now) {
+			delete(m.ended, h)
+			n++
+		}
+	}
+	return n, nil
 }

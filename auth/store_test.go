@@ -63,6 +63,19 @@ func TestStoreContract(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, owned, info.OwnershipEntityRefs, "the latest info wins")
 		}
+
+		for hash, exp := range map[string]time.Time{"h-expired": now.Add(-time.Minute), "h-live": now.Add(time.Hour)} {
+			require.NoError(t, s.EndSession(ctx, hash, exp))
+			require.NoError(t, s.EndSession(ctx, hash, exp), "ending a session twice is no error")
+		}
+		n, err = s.PurgeEndedSessions(ctx, now)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		for hash, want := range map[string]bool{"h-expired": false, "h-live": true, "h-other": false} {
+			ended, err := s.SessionEnded(ctx, hash)
+			require.NoError(t, err)
+			require.Equal(t, want, ended, hash)
+		}
 	}
 	t.Run("memory", func(t *testing.T) { contract(t, auth.NewMemoryStore()) })
 	databasetest.Each(t, auth.Migrations, func(t *testing.T, db *database.DB) { contract(t, auth.NewDBStore(db)) })

@@ -85,6 +85,7 @@ const (
 	reasonLifetime      = "token lifetime is too long"
 	reasonUnknownIssuer = "token issuer is not configured for external access"
 	reasonLimited       = "illegal limited user token: this route needs a full user token"
+	reasonSessionEnded  = "the session was logged out: sign in again"
 )
 
 // reasonFor maps a verification error to its reason.

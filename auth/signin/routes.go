@@ -375,9 +375,11 @@ func (s *Service) logout(p Provider) http.HandlerFunc {
 		if !requireXHR(w, r) {
 			return
 		}
-		user := s.auth.SessionUser(r)
 		s.clearRefresh(w, p)
-		s.auth.ClearSessionCookie(w)
+		user, err := s.auth.EndSession(w, r)
+		if err != nil {
+			s.log.Error().Err(err).Msg("cannot remember a logged-out session; its cookie is cleared")
+		}
 		s.auth.Audit(r.Context(), r, auth.AuditRecord{EventID: auth.EventLogout, SeverityLevel: auth.SeverityLow, Status: auth.StatusSucceeded,
 			Actor: auth.AuditActor{ActorID: user}, Meta: map[string]any{"provider": p.ID()}})
 		w.WriteHeader(http.StatusOK)

@@ -126,6 +126,10 @@ func TestSignIn(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.StatusCode)
 	code, _ = s.Get(audit.EventsPath, "")
 	require.Equal(t, http.StatusUnauthorized, code, "no session after logout")
+	session := refreshed["backstageIdentity"].(map[string]any)["token"].(string) // the refresh renewed the session
+	r = s.Fetch(http.MethodGet, s.URL+audit.EventsPath, "", http.Header{"Cookie": {auth.CookieName + "=" + session}})
+	require.Equal(t, http.StatusUnauthorized, r.StatusCode, "a copy of the logged-out session cookie opens nothing")
+	require.True(t, signintest.Audited(s.AuditedReasons(auth.EventAuthenticate), "the session was logged out"))
 	r = s.Fetch(http.MethodGet, s.URL+"/api/auth/oidc/refresh", "", http.Header{"X-Requested-With": {"XMLHttpRequest"}})
 	require.Equal(t, http.StatusUnauthorized, r.StatusCode)
 	require.Equal(t, []string{"no refresh cookie: sign in first"}, s.AuditedReasons(auth.EventSignInRefresh))
