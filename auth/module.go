@@ -21,6 +21,7 @@ type Params struct {
 	Logger             zerolog.Logger
 	Registerer         prometheus.Registerer `optional:"true"`
 	BaseURL            httpserver.BaseURL
+	CORS               httpserver.CORS `optional:"true"`
 	Environment        config.Environment
 	Admins             Admins
 	KeyRotation        KeyRotation
@@ -40,6 +41,7 @@ func Provide(p Params) (*Service, error) {
 		Logger:                p.Logger.With().Str("module", "auth").Logger(),
 		Registerer:            p.Registerer,
 		BaseURL:               string(p.BaseURL),
+		TrustedOrigins:        p.CORS.Origin,
 		Environment:           p.Environment,
 		Admins:                p.Admins.Strings(),
 		KeyRotation:           p.KeyRotation.Duration(),

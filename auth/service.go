@@ -50,6 +50,9 @@ type Options struct {
 	KeyRotation time.Duration
 	// TokenExpiration is the user token lifetime (default 1h), clamped to 10m–24h.
 	TokenExpiration time.Duration
+	// TrustedOrigins are other sites whose pages may change state with the session cookie
+	// (backend.cors.origin: a Backstage frontend's).
+	TrustedOrigins []string
 	// IncludeOwnershipClaim puts the ent claim into user tokens (the module sets it unless
 	// auth.omitIdentityTokenOwnershipClaim is true).
 	IncludeOwnershipClaim bool
@@ -192,6 +195,11 @@ func New(o Options) (*Service, error) {
 	}
 	for _, e := range s.external {
 		s.hasJWKS = s.hasJWKS || e.typ == ExternalJWKS
+	}
+	for _, origin := range o.TrustedOrigins {
+		if err := s.csrf.AddTrustedOrigin(strings.TrimSuffix(origin, "/")); err != nil {
+			return nil, fmt.Errorf("auth: trusted origin: %w", err)
+		}
 	}
 	return s, nil
 }

@@ -357,3 +357,19 @@ func TestBackgroundRotation(t *testing.T) {
 	require.NoError(t, f.svc.Stop(ctx))
 	require.NoError(t, f.svc.Stop(ctx), "Stop twice is harmless")
 }
+
+// TestTrustedOrigins: a Backstage frontend on an origin of backend.cors may change state with
+// the session cookie; other sites still may not.
+func TestTrustedOrigins(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(o *auth.Options) { o.TrustedOrigins = []string{"https://portal.example/"} })
+	tok := f.userToken("user:default/bob")
+	for origin, want := range map[string]int{"https://portal.example": http.StatusOK, "https://evil.example": http.StatusForbidden} {
+		res := f.do(http.MethodPost, "/api/things/x", "", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: auth.CookieName, Value: tok})
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+			r.Header.Set("Origin", origin)
+		})
+		require.Equal(t, want, res.code, origin)
+	}
+}

@@ -38,6 +38,7 @@ type Params struct {
 	fx.In
 	Listen        Listen
 	Settings      Settings // backend.server; zero fields take their defaults
+	CORS          CORS     `optional:"true"` // backend.cors
 	Logger        zerolog.Logger
 	Registry      *prometheus.Registry
 	Routes        []Route        `group:"routes"`
@@ -79,7 +80,7 @@ func New(p Params) (*Server, error) {
 		return nil, err
 	}
 	s.srv = &http.Server{
-		Handler:           instrument(limitBodyTime(http.HandlerFunc(s.serve), settings.BodyReadTimeout), p.Logger, m),
+		Handler:           instrument(p.CORS.wrap(limitBodyTime(http.HandlerFunc(s.serve), settings.BodyReadTimeout)), p.Logger, m),
 		ReadHeaderTimeout: settings.HeadersTimeout,
 		WriteTimeout:      settings.WriteTimeout,
 		IdleTimeout:       settings.KeepAliveTimeout,
@@ -185,12 +186,14 @@ func unwrapOpError(err error) error {
 }
 
 // Module provides the Server (started and stopped by the fx lifecycle once something
-// requires it) and the backend.listen, backend.server and backend.baseUrl sections; it includes
+// requires it) and the backend.listen, backend.server, backend.baseUrl and backend.cors
+// sections; it includes
 // [health.Module], whose registry /metrics serves.
 var Module = fx.Module("httpserver",
 	config.Provide[Listen]("backend.listen"),
 	config.Provide[Settings]("backend.server"),
 	config.Provide[BaseURL]("backend.baseUrl"),
+	config.Provide[CORS]("backend.cors"),
 	health.Module,
 	fx.Provide(
 		func(lc fx.Lifecycle, p Params) (*Server, error) {
