@@ -174,18 +174,26 @@ type repository struct {
 
 var linkNext = regexp.MustCompile(`<([^>]+)>;\s*rel="next"`)
 
-// listRepos lists an organization's repositories, following the pagination links.
+// listRepos lists an organization's repositories.
 func (c *client) listRepos(ctx context.Context, org string) ([]repository, error) {
-	next := c.in.APIBaseURL + "/orgs/" + url.PathEscape(org) + "/repos?per_page=100&type=all"
-	var out []repository
-	for next != "" {
+	out, err := listAll[repository](ctx, c, c.in.APIBaseURL+"/orgs/"+url.PathEscape(org)+"/repos?per_page=100&type=all")
+	if err != nil {
+		return nil, fmt.Errorf("list repositories of %s: %w", org, err)
+	}
+	return out, nil
+}
+
+// listAll reads every page of a list endpoint, following the Link header's next URL.
+func listAll[T any](ctx context.Context, c *client, u string) ([]T, error) {
+	var out []T
+	for next := u; next != ""; {
 		body, h, err := c.get(ctx, next, "application/vnd.github+json")
 		if err != nil {
-			return nil, fmt.Errorf("list repositories of %s: %w", org, err)
+			return nil, err
 		}
-		var page []repository
+		var page []T
 		if err := json.Unmarshal(body, &page); err != nil {
-			return nil, fmt.Errorf("list repositories of %s: %w", org, err)
+			return nil, err
 		}
 		out = append(out, page...)
 		next = ""
