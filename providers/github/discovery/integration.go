@@ -204,6 +204,78 @@ func listAll[T any](ctx context.Context, c *client, u string) ([]T, error) {
 	return out, nil
 }
 
+// account is a user as GitHub's member lists give it.
+type account struct {
+	Login string `json:"login"`
+}
+
+// user is what the organization provider needs of GET /users/{login}. Name and Email are
+// empty when the user has set none or keeps the address private.
+type user struct {
+	Login     string `json:"login"`
+	Name      string `json:"name"`
+	Email     string `json:"email"`
+	AvatarURL string `json:"avatar_url"`
+}
+
+// team is what the organization provider needs of a team.
+type team struct {
+	Slug        string `json:"slug"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Parent      *struct {
+		Slug string `json:"slug"`
+	} `json:"parent"`
+}
+
+// parentSlug is the slug of the team's parent, or "".
+func (t team) parentSlug() string {
+	if t.Parent == nil {
+		return ""
+	}
+	return t.Parent.Slug
+}
+
+// orgMembers lists an organization's members.
+func (c *client) orgMembers(ctx context.Context, org string) ([]account, error) {
+	out, err := listAll[account](ctx, c, c.in.APIBaseURL+"/orgs/"+url.PathEscape(org)+"/members?per_page=100")
+	if err != nil {
+		return nil, fmt.Errorf("list members of %s: %w", org, err)
+	}
+	return out, nil
+}
+
+// user returns a user's profile; errNotFound when the account is gone.
+func (c *client) user(ctx context.Context, login string) (user, error) {
+	body, _, err := c.get(ctx, c.in.APIBaseURL+"/users/"+url.PathEscape(login), "application/vnd.github+json")
+	if err != nil {
+		return user{}, fmt.Errorf("get user %s: %w", login, err)
+	}
+	var u user
+	if err := json.Unmarshal(body, &u); err != nil {
+		return user{}, fmt.Errorf("get user %s: %w", login, err)
+	}
+	return u, nil
+}
+
+// orgTeams lists an organization's teams (those the token can see).
+func (c *client) orgTeams(ctx context.Context, org string) ([]team, error) {
+	out, err := listAll[team](ctx, c, c.in.APIBaseURL+"/orgs/"+url.PathEscape(org)+"/teams?per_page=100")
+	if err != nil {
+		return nil, fmt.Errorf("list teams of %s: %w", org, err)
+	}
+	return out, nil
+}
+
+// teamMembers lists a team's members. GitHub includes the members of its child teams.
+func (c *client) teamMembers(ctx context.Context, org, slug string) ([]account, error) {
+	out, err := listAll[account](ctx, c, c.in.APIBaseURL+"/orgs/"+url.PathEscape(org)+"/teams/"+url.PathEscape(slug)+"/members?per_page=100")
+	if err != nil {
+		return nil, fmt.Errorf("list members of team %s/%s: %w", org, slug, err)
+	}
+	return out, nil
+}
+
 // readFile returns a file of a repository at ref; errNotFound when there is none.
 func (c *client) readFile(ctx context.Context, owner, repo, ref, path string) ([]byte, error) {
 	path = strings.TrimPrefix(path, "/")
