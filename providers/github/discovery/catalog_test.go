@@ -37,8 +37,9 @@ import (
 	"github.com/stagebus/stagebus/providers/github/discovery"
 )
 
-// fakeGitHub serves the parts of GitHub's REST API the provider uses, with real-shaped JSON:
-// an organization's repositories (paginated, 2 per page) and file contents.
+// fakeGitHub serves the parts of GitHub's REST API the providers use, with real-shaped JSON:
+// an organization's repositories (paginated, 2 per page) and file contents; and organizations'
+// members, users and teams (see orgprovider_test.go).
 type fakeGitHub struct {
 	mu        sync.Mutex
 	srv       *httptest.Server
@@ -46,10 +47,15 @@ type fakeGitHub struct {
 	files     map[string]string // "repo/path" → content
 	limitOnce bool              // answer the next request 403 rate-limited
 	requests  []string
+
+	members map[string][]string   // org → logins
+	users   map[string]fakeUser   // login → profile
+	teams   map[string][]fakeTeam // org → teams
+	broken  bool                  // answer organization requests 502
 }
 
 func newFakeGitHub(t testing.TB) *fakeGitHub {
-	f := &fakeGitHub{files: map[string]string{}}
+	f := &fakeGitHub{files: map[string]string{}, members: map[string][]string{}, users: map[string]fakeUser{}, teams: map[string][]fakeTeam{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -108,7 +114,9 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		_, _ = w.Write([]byte(content))
 	default:
-		http.NotFound(w, r)
+		if !f.serveOrg(w, r) {
+			http.NotFound(w, r)
+		}
 	}
 }
 
@@ -124,7 +132,9 @@ type catalogStack struct {
 	changes chan eventsvc.Event
 }
 
-func startCatalogStack(t testing.TB, gh *fakeGitHub) catalogStack {
+// startCatalogStack starts the catalog with the github provider "main" on acme; more entries of
+// catalog.providers (YAML indented by 4) may be given.
+func startCatalogStack(t testing.TB, gh *fakeGitHub, moreProviders ...string) catalogStack {
 	t.Helper()
 	s := catalogStack{t: t, changes: make(chan eventsvc.Event, 100)}
 	var svc *eventsvc.Service
@@ -156,7 +166,7 @@ catalog:
       main:
         organization: acme
         host: github.test
-`)),
+`+strings.Join(moreProviders, ""))),
 		config.Module, fx.Supply(zerolog.Nop()), httpserver.Module, httpservertest.Module(httpservertest.User("user:default/ada", true)),
 		database.Module, eventsvc.Module, memory.Module, sqlbus.Module, deadletter.Module, ingress.Module, catalog.Module, github.Module, discovery.Module,
 		fx.Populate(&s.srv, &svc),

@@ -27,6 +27,13 @@ const (
 	TopicRepository = github.Topic + ".repository"
 )
 
+// Sub-topics the organization provider follows.
+const (
+	TopicOrganization = github.Topic + ".organization"
+	TopicTeam         = github.Topic + ".team"
+	TopicMembership   = github.Topic + ".membership"
+)
+
 // ProviderConfig is one entry of catalog.providers.github.<id>.
 type ProviderConfig struct {
 	// Organization whose repositories are discovered (required).
@@ -101,7 +108,7 @@ type entityProviderOptions struct {
 }
 
 // WithRegisterer counts failed syncs in the background loops' error counter on reg (label
-// loop=github-provider:<id>).
+// loop=github-provider:<id>, or github-org-provider:<id> for an OrgEntityProvider).
 func WithRegisterer(reg prometheus.Registerer) EntityProviderOption {
 	return func(o *entityProviderOptions) { o.registerer = reg }
 }

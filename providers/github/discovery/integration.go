@@ -174,24 +174,104 @@ type repository struct {
 
 var linkNext = regexp.MustCompile(`<([^>]+)>;\s*rel="next"`)
 
-// listRepos lists an organization's repositories, following the pagination links.
+// listRepos lists an organization's repositories.
 func (c *client) listRepos(ctx context.Context, org string) ([]repository, error) {
-	next := c.in.APIBaseURL + "/orgs/" + url.PathEscape(org) + "/repos?per_page=100&type=all"
-	var out []repository
-	for next != "" {
+	out, err := listAll[repository](ctx, c, c.in.APIBaseURL+"/orgs/"+url.PathEscape(org)+"/repos?per_page=100&type=all")
+	if err != nil {
+		return nil, fmt.Errorf("list repositories of %s: %w", org, err)
+	}
+	return out, nil
+}
+
+// listAll reads every page of a list endpoint, following the Link header's next URL.
+func listAll[T any](ctx context.Context, c *client, u string) ([]T, error) {
+	var out []T
+	for next := u; next != ""; {
 		body, h, err := c.get(ctx, next, "application/vnd.github+json")
 		if err != nil {
-			return nil, fmt.Errorf("list repositories of %s: %w", org, err)
+			return nil, err
 		}
-		var page []repository
+		var page []T
 		if err := json.Unmarshal(body, &page); err != nil {
-			return nil, fmt.Errorf("list repositories of %s: %w", org, err)
+			return nil, err
 		}
 		out = append(out, page...)
 		next = ""
 		if m := linkNext.FindStringSubmatch(h.Get("Link")); m != nil {
 			next = m[1]
 		}
+	}
+	return out, nil
+}
+
+// account is a user as GitHub's member lists give it.
+type account struct {
+	Login string `json:"login"`
+}
+
+// user is what the organization provider needs of GET /users/{login}. Name and Email are
+// empty when the user has set none or keeps the address private.
+type user struct {
+	Login     string `json:"login"`
+	Name      string `json:"name"`
+	Email     string `json:"email"`
+	AvatarURL string `json:"avatar_url"`
+}
+
+// team is what the organization provider needs of a team.
+type team struct {
+	Slug        string `json:"slug"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Parent      *struct {
+		Slug string `json:"slug"`
+	} `json:"parent"`
+}
+
+// parentSlug is the slug of the team's parent, or "".
+func (t team) parentSlug() string {
+	if t.Parent == nil {
+		return ""
+	}
+	return t.Parent.Slug
+}
+
+// orgMembers lists an organization's members.
+func (c *client) orgMembers(ctx context.Context, org string) ([]account, error) {
+	out, err := listAll[account](ctx, c, c.in.APIBaseURL+"/orgs/"+url.PathEscape(org)+"/members?per_page=100")
+	if err != nil {
+		return nil, fmt.Errorf("list members of %s: %w", org, err)
+	}
+	return out, nil
+}
+
+// user returns a user's profile; errNotFound when the account is gone.
+func (c *client) user(ctx context.Context, login string) (user, error) {
+	body, _, err := c.get(ctx, c.in.APIBaseURL+"/users/"+url.PathEscape(login), "application/vnd.github+json")
+	if err != nil {
+		return user{}, fmt.Errorf("get user %s: %w", login, err)
+	}
+	var u user
+	if err := json.Unmarshal(body, &u); err != nil {
+		return user{}, fmt.Errorf("get user %s: %w", login, err)
+	}
+	return u, nil
+}
+
+// orgTeams lists an organization's teams (those the token can see).
+func (c *client) orgTeams(ctx context.Context, org string) ([]team, error) {
+	out, err := listAll[team](ctx, c, c.in.APIBaseURL+"/orgs/"+url.PathEscape(org)+"/teams?per_page=100")
+	if err != nil {
+		return nil, fmt.Errorf("list teams of %s: %w", org, err)
+	}
+	return out, nil
+}
+
+// teamMembers lists a team's members. GitHub includes the members of its child teams.
+func (c *client) teamMembers(ctx context.Context, org, slug string) ([]account, error) {
+	out, err := listAll[account](ctx, c, c.in.APIBaseURL+"/orgs/"+url.PathEscape(org)+"/teams/"+url.PathEscape(slug)+"/members?per_page=100")
+	if err != nil {
+		return nil, fmt.Errorf("list members of team %s/%s: %w", org, slug, err)
 	}
 	return out, nil
 }
