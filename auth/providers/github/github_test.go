@@ -19,10 +19,12 @@ import (
 	"github.com/stagebus/stagebus/auth"
 	"github.com/stagebus/stagebus/auth/providers/github"
 	"github.com/stagebus/stagebus/auth/signin/signintest"
+	"github.com/stagebus/stagebus/providers/github/discovery"
 )
 
-// fakeGitHub is a GitHub Enterprise Server's OAuth and user API: it signs in whoever login
-// names, once per code, with PKCE.
+// fakeGitHub is a GitHub Enterprise Server's OAuth and user API, which signs in whoever login
+// names, once per code, with PKCE; and its organization acme (octocat and hubot, and the team
+// team-a of octocat), which the catalog's organization provider reads.
 type fakeGitHub struct {
 	srv          *httptest.Server
 	clientSecret string
@@ -77,6 +79,19 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"login": login, "name": strings.ToUpper(login), "email": login + "@example.com", "avatar_url": "https://avatars.example/" + login})
 	})
+	org := map[string]any{
+		"/api/v3/orgs/acme/members":              []map[string]string{{"login": "octocat"}, {"login": "hubot"}},
+		"/api/v3/orgs/acme/teams":                []map[string]any{{"slug": "team-a", "name": "Team A"}},
+		"/api/v3/orgs/acme/teams/team-a/members": []map[string]string{{"login": "octocat"}},
+		"/api/v3/users/octocat":                  map[string]string{"login": "octocat", "name": "The Octocat"},
+		"/api/v3/users/hubot":                    map[string]string{"login": "hubot"},
+	}
+	for path, body := range org {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(body)
+		})
+	}
 	g.srv = httptest.NewServer(mux)
 	t.Cleanup(g.srv.Close)
 	return g
@@ -102,28 +117,27 @@ func (g *fakeGitHub) revokeAll() {
 	g.tokens = map[string]string{}
 }
 
-const people = `apiVersion: backstage.io/v1alpha1
-kind: User
-metadata:
-  name: octocat
-spec:
-  memberOf: [team-a]
----
-apiVersion: backstage.io/v1alpha1
-kind: Group
-metadata:
-  name: team-a
-spec:
-  type: team
-`
-
 // TestGitHubSignIn: a person signs in with GitHub (token exchange with PKCE, the user read
-// with the token), is resolved by login to the catalog's User with its groups, refreshes while
-// the token is valid, and is refused (and audited) once it is revoked or when no User matches.
+// with the token), is resolved by login to the User the organization provider imported, with
+// the team it is in, refreshes while the token is valid, and is refused (and audited) once it
+// is revoked or when no User matches.
 func TestGitHubSignIn(t *testing.T) {
 	t.Parallel()
 	gh := newFakeGitHub(t)
-	s := signintest.Start(t, signintest.Options{Catalog: people, Modules: []fx.Option{github.Module}, Ready: "/api/catalog/entities/by-name/user/default/octocat",
+	s := signintest.Start(t, signintest.Options{
+		Modules: []fx.Option{github.Module, discovery.Module},
+		Ready:   "/api/catalog/entities/by-name/group/default/team-a",
+		Config: fmt.Sprintf(`integrations:
+  github:
+    - host: github.test
+      apiBaseUrl: %s/api/v3
+catalog:
+  providers:
+    githubOrg:
+      people:
+        githubUrl: https://github.test
+        orgs: [acme]
+`, gh.srv.URL),
 		Auth: fmt.Sprintf(`  providers:
     github:
       production:
@@ -140,6 +154,8 @@ func TestGitHubSignIn(t *testing.T) {
 	id := signintest.Identity(t, msg)
 	require.Equal(t, map[string]any{"type": "user", "userEntityRef": "user:default/octocat", "ownershipEntityRefs": []any{"user:default/octocat", "group:default/team-a"}}, id["identity"])
 	require.Equal(t, map[string]any{"email": "octocat@example.com", "displayName": "OCTOCAT", "picture": "https://avatars.example/octocat"}, msg["response"].(map[string]any)["profile"])
+	code, _ := s.Get("/api/catalog/entities/by-name/user/default/hubot", signintest.AdminToken)
+	require.Equal(t, http.StatusOK, code, "the organization's other member is a User too")
 	code, body := s.Get(auth.UserInfoPath, id["token"].(string))
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "user:default/octocat", body["claims"].(map[string]any)["sub"])

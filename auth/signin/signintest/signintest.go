@@ -52,8 +52,11 @@ type Stagebus struct {
 
 // Options configure Start.
 type Options struct {
-	// Catalog is a catalog file (Backstage descriptors) read at start.
+	// Catalog is a catalog file (Backstage descriptors) read at start, if any.
 	Catalog string
+	// Config is more top-level configuration (catalog providers, integrations); it must not
+	// have a catalog section when Catalog is set.
+	Config string
 	// Auth are more keys of the auth section (indented by two spaces): admins, providers.
 	Auth string
 	// Modules are the provider modules, and what else the test needs.
@@ -71,8 +74,12 @@ func Start(t *testing.T, o Options) *Stagebus {
 	port := l.Addr().(*net.TCPAddr).Port
 	require.NoError(t, l.Close())
 	dir := t.TempDir()
-	file := filepath.Join(dir, "catalog.yaml")
-	require.NoError(t, os.WriteFile(file, []byte(o.Catalog), 0o600))
+	extra := o.Config
+	if o.Catalog != "" {
+		file := filepath.Join(dir, "catalog.yaml")
+		require.NoError(t, os.WriteFile(file, []byte(o.Catalog), 0o600))
+		extra += "catalog:\n  locations:\n    - {type: file, target: " + file + "}\n"
+	}
 	s := &Stagebus{T: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	tree := configtest.Tree(t, fmt.Sprintf(`backend:
   baseUrl: %s
@@ -84,10 +91,7 @@ func Start(t *testing.T, o Options) *Stagebus {
         options: {token: %s, subject: admin-tool}
 auth:
   environment: production
-%scatalog:
-  locations:
-    - {type: file, target: %s}
-`, s.URL, port, filepath.Join(dir, "stagebus.db"), AdminToken, o.Auth, file))
+%s%s`, s.URL, port, filepath.Join(dir, "stagebus.db"), AdminToken, o.Auth, extra))
 	app := fxtest.New(t, append([]fx.Option{
 		fx.Supply(tree), config.Module, fx.Supply(zerolog.Nop()),
 		httpserver.Module, database.Module,
