@@ -1,8 +1,6 @@
 package auth
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
@@ -170,9 +168,10 @@ func (s *Service) ClearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookie, SameSite: http.SameSiteLaxMode})
 }
 
-// EndSession logs out the request's browser session: the user token of its session cookie
-// opens nothing more through the cookie (until it expires, the ended session is remembered),
-// and the cookie is cleared. It returns the session's user, "" when the request had none.
+// EndSession logs out the request's browser session: the sign-in of its session cookie's user
+// token ends, so that neither that token nor its limited token opens anything more, however it
+// is sent (the ended session is remembered until the token expires), and the cookie is
+// cleared. It returns the session's user, "" when the request had none.
 func (s *Service) EndSession(w http.ResponseWriter, r *http.Request) (string, error) {
 	defer s.ClearSessionCookie(w)
 	c, err := r.Cookie(CookieName)
@@ -187,16 +186,11 @@ func (s *Service) EndSession(w http.ResponseWriter, r *http.Request) (string, er
 	if refusal != nil {
 		return "", nil
 	}
-	if err := s.store.EndSession(r.Context(), sessionHash(c.Value), cred.expiresAt); err != nil {
+	// Remembered until the token is refused anyway: its expiry and the clock skew allowed.
+	if err := s.store.EndSession(r.Context(), cred.session, cred.expiresAt.Add(Leeway)); err != nil {
 		return cred.principal.Subject, err
 	}
 	return cred.principal.Subject, nil
-}
-
-// sessionHash is how an ended session's token is remembered.
-func sessionHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }
 
 // SecureCookies reports whether cookies are marked Secure (backend.baseUrl is https).

@@ -252,6 +252,8 @@ type credentials struct {
 	sourceType string
 	kind       string
 	expiresAt  time.Time
+	// session identifies the sign-in of a user or limited user token (see sessionKey).
+	session string
 }
 
 // verify checks a token: a static external token, a Stagebus user or service token
@@ -320,8 +322,8 @@ func (s *Service) Authenticate(r *http.Request, route httpserver.Route) (httpser
 			Meta: map[string]any{"reason": refusal.Reason, "route": route.Pattern(), "credentials": via}})
 		return httpserver.Principal{}, refusal
 	}
-	if via == "cookie" {
-		ended, err := s.store.SessionEnded(ctx, sessionHash(tok))
+	if c.session != "" {
+		ended, err := s.store.SessionEnded(ctx, c.session)
 		if err != nil || ended {
 			reason := reasonSessionEnded
 			if err != nil {
@@ -332,6 +334,8 @@ func (s *Service) Authenticate(r *http.Request, route httpserver.Route) (httpser
 				Actor: AuditActor{ActorID: c.principal.Subject}, Meta: map[string]any{"reason": reason, "route": route.Pattern(), "credentials": via}})
 			return httpserver.Principal{}, unauthenticated(reason)
 		}
+	}
+	if via == "cookie" {
 		// A browser sends the cookie with requests other sites make it send: a
 		// state-changing one must come from this origin (Sec-Fetch-Site, else Origin).
 		if err := s.csrf.Check(r); err != nil {

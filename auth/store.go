@@ -39,8 +39,9 @@ var Migrations = []database.Migration{{
 	Version: 2,
 	SQL:     `ALTER TABLE auth_public_keys ADD COLUMN environment TEXT NOT NULL DEFAULT ''`,
 }, {
-	// Version 3 remembers the browser sessions that were logged out, until their tokens
-	// expire, so that a session cookie kept elsewhere opens nothing after its logout.
+	// Version 3 remembers the sign-ins that were logged out (a key of the user, iat and exp
+	// their tokens share), until their tokens expire, so that a copy of a session's token
+	// opens nothing after its logout.
 	Module:  "auth",
 	Version: 3,
 	SQL: `CREATE TABLE auth_ended_sessions (
@@ -91,10 +92,10 @@ type Store interface {
 	SetUserInfo(ctx context.Context, info UserInfo) error
 	// UserInfo returns a user's info, or ErrUserNotFound.
 	UserInfo(ctx context.Context, userEntityRef string) (UserInfo, error)
-	// EndSession remembers a logged-out session (by its token's hash) until expires.
-	EndSession(ctx context.Context, tokenHash string, expires time.Time) error
-	// SessionEnded reports whether the session of the token's hash was logged out.
-	SessionEnded(ctx context.Context, tokenHash string) (bool, error)
+	// EndSession remembers a logged-out session (by its key) until expires.
+	EndSession(ctx context.Context, session string, expires time.Time) error
+	// SessionEnded reports whether the session was logged out.
+	SessionEnded(ctx context.Context, session string) (bool, error)
 	// PurgeEndedSessions forgets the ended sessions whose tokens expired before now.
 	PurgeEndedSessions(ctx context.Context, now time.Time) (int64, error)
 }

@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -281,6 +283,14 @@ func limitedParts(kid, sub string, iat, exp int64) (string, error) {
 	return header + "." + payload, err
 }
 
+// sessionKey identifies a sign-in by what a user token and its limited token share and sign:
+// the user, iat and exp. A logout remembers it, so that no copy of either token opens
+// anything more, however it is encoded or sent.
+func sessionKey(sub string, iat, exp int64) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", sub, iat, exp))
+	return hex.EncodeToString(sum[:])
+}
+
 // identityProof is a user token's uip claim: the signature of its limited user token.
 func identityProof(key *signingKey, sub string, iat, exp int64) (string, error) {
 	input, err := limitedParts(key.kid, sub, iat, exp)
@@ -312,6 +322,7 @@ func (s *Service) verifyOwn(ctx context.Context, tok string, h tokenHeader, rout
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{Algorithm}),
+		jwt.WithStrictDecoding(),
 		jwt.WithLeeway(Leeway),
 		jwt.WithTimeFunc(s.now),
 		jwt.WithExpirationRequired(),
@@ -349,13 +360,15 @@ func (s *Service) verifyOwn(ctx context.Context, tok string, h tokenHeader, rout
 		if validateEntityRef(c.Subject) != nil {
 			return credentials{}, unauthenticated(reasonSubject)
 		}
+		cred := credentials{principal: httpserver.Principal{Type: httpserver.PrincipalUser, Subject: c.Subject}, expiresAt: exp, kind: "user",
+			session: sessionKey(c.Subject, c.IssuedAt.Unix(), exp.Unix())}
 		if h.Typ == TypeLimitedUser {
 			if route.Auth != httpserver.UserCookie {
 				return credentials{}, unauthenticated(reasonLimited)
 			}
-			return credentials{principal: httpserver.Principal{Type: httpserver.PrincipalUser, Subject: c.Subject}, expiresAt: exp, kind: "limited-user"}, nil
+			cred.kind = "limited-user"
 		}
-		return credentials{principal: httpserver.Principal{Type: httpserver.PrincipalUser, Subject: c.Subject}, expiresAt: exp, kind: "user"}, nil
+		return cred, nil
 	}
 	if !pluginIDPattern.MatchString(c.Subject) {
 		return credentials{}, unauthenticated(reasonSubject)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +121,14 @@ func TestTokenAttacks(t *testing.T) {
 		}},
 		{name: "not a JWT", reason: "invalid token", token: func() string { return "definitely-not-a-token" }},
 		{name: "undecodable header", reason: "invalid token", token: func() string { return "!!!.e30.sig" }},
-		{name: "truncated signature", reason: "invalid token signature", token: func() string { return issued[:len(issued)-4] }},
+		// Four characters shorter, the last one with its unused bits zero: strict base64 that
+		// decodes to a signature of the wrong length.
+		{name: "truncated signature", reason: "invalid token signature", token: func() string { return issued[:len(issued)-5] + "A" }},
+		{name: "signature with unused bits set (another encoding of the same bytes)", reason: "malformed token", token: func() string {
+			last := issued[len(issued)-1]
+			// The 86th character carries the signature's last 2 bits and 4 unused ones, zero.
+			return issued[:len(issued)-1] + string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[(strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", last)|1)])
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,4 +380,28 @@ func TestTrustedOrigins(t *testing.T) {
 		})
 		require.Equal(t, want, res.code, origin)
 	}
+}
+
+// TestEndSession: after a logout, the session's token opens nothing, as a cookie, as a bearer
+// token or as the limited token rebuilt from it; another sign-in of the same user still works.
+func TestEndSession(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	tok := f.userToken("user:default/bob")
+	f.clock.Advance(time.Second)
+	other := f.userToken("user:default/bob")
+	r := httptest.NewRequest(http.MethodPost, "/api/auth/oidc/logout", nil)
+	r.AddCookie(&http.Cookie{Name: auth.CookieName, Value: tok})
+	w := httptest.NewRecorder()
+	user, err := f.svc.EndSession(w, r)
+	require.NoError(t, err)
+	require.Equal(t, "user:default/bob", user)
+	require.Contains(t, w.Header().Get("Set-Cookie"), "Max-Age=0", "the cookie is cleared")
+
+	cookie := func(r *http.Request) { r.AddCookie(&http.Cookie{Name: auth.CookieName, Value: tok}) }
+	require.Equal(t, http.StatusUnauthorized, f.do(http.MethodGet, "/api/things/x", "", cookie).code)
+	require.Equal(t, http.StatusUnauthorized, f.do(http.MethodGet, "/api/things/x", tok).code)
+	require.Equal(t, http.StatusUnauthorized, f.do(http.MethodGet, auth.UserInfoPath, limitedToken(t, tok)).code)
+	require.Equal(t, "the session was logged out: sign in again", f.lastRecord(auth.EventAuthenticate).Meta["reason"])
+	require.Equal(t, http.StatusOK, f.do(http.MethodGet, "/api/things/x", other).code, "another sign-in is another session")
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/stagebus/stagebus/auth"
@@ -25,8 +27,13 @@ const (
 // ResolverConfig is one entry of a provider's signIn.resolvers.
 type ResolverConfig struct {
 	Resolver string `yaml:"resolver"`
+	// AllowedDomains restricts the email resolvers to addresses of these domains (an issuer
+	// that signs in any account, Google's, would otherwise give jane@gmail.com the catalog's
+	// jane).
+	AllowedDomains []string `yaml:"allowedDomains"`
 	// DangerouslyAllowSignInWithoutUserInCatalog signs in a person no User entity matches,
-	// as user:default/<name> owning only itself.
+	// as user:default/<name> owning only itself, unless a User of that name exists (someone
+	// else, then).
 	DangerouslyAllowSignInWithoutUserInCatalog bool `yaml:"dangerouslyAllowSignInWithoutUserInCatalog"`
 }
 
@@ -70,48 +77,63 @@ func NewUsers(store *catalog.Store) *Users { return &Users{store: store} }
 func (u *Users) Resolve(ctx context.Context, resolvers []ResolverConfig, id Identity) (auth.UserInfo, string, error) {
 	var tried []string
 	for _, r := range resolvers {
-		var name, filter string
+		tried = append(tried, r.Resolver)
+		local, domain, _ := strings.Cut(id.Email, "@")
+		// name is the User's name the resolver's match would give; it matches key=value.
+		name, key, value := local, "metadata.name", local
 		switch r.Resolver {
 		case ResolverUsername:
-			name, filter = id.Username, "metadata.name="+id.Username
+			name, value = id.Username, id.Username
 		case ResolverEmail:
-			local, _, _ := strings.Cut(id.Email, "@")
-			name, filter = local, "spec.profile.email="+id.Email
-		case ResolverEmailLocalPart:
-			local, _, _ := strings.Cut(id.Email, "@")
-			name, filter = local, "metadata.name="+local
+			key, value = "spec.profile.email", id.Email
 		}
-		tried = append(tried, r.Resolver)
-		if name == "" || strings.ContainsAny(filter, ",") {
-			continue // the provider gave nothing this resolver matches on
+		if r.Resolver != ResolverUsername && len(r.AllowedDomains) > 0 && !slices.ContainsFunc(r.AllowedDomains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+			continue // an address of another domain
 		}
-		info, found, err := u.find(ctx, filter)
+		if !identityValue.MatchString(name) || !identityValue.MatchString(value) {
+			continue // nothing this resolver matches on, or a value no entity can have
+		}
+		info, matches, err := u.find(ctx, key+"="+value)
 		if err != nil {
 			return auth.UserInfo{}, r.Resolver, err
 		}
-		if found {
+		if matches == 1 {
 			return info, r.Resolver, nil
 		}
-		if r.DangerouslyAllowSignInWithoutUserInCatalog {
-			ref := catalog.EntityRef{Kind: "user", Namespace: catalog.DefaultNamespace, Name: name}
-			return auth.UserInfo{UserEntityRef: ref.String(), OwnershipEntityRefs: []string{ref.String()}}, r.Resolver, nil
+		if matches == 0 && r.DangerouslyAllowSignInWithoutUserInCatalog {
+			// The name must not be someone else's: a User of that name that this resolver did
+			// not match (another email, say) keeps it.
+			_, taken, err := u.find(ctx, "metadata.name="+name)
+			if err != nil {
+				return auth.UserInfo{}, r.Resolver, err
+			}
+			if taken == 0 {
+				ref := catalog.EntityRef{Kind: "user", Namespace: catalog.DefaultNamespace, Name: name}
+				return auth.UserInfo{UserEntityRef: ref.String(), OwnershipEntityRefs: []string{ref.String()}}, r.Resolver, nil
+			}
 		}
 	}
 	return auth.UserInfo{}, strings.Join(tried, ","), errNoUser
 }
 
-// find looks up the one User entity of the default namespace matching filter.
-func (u *Users) find(ctx context.Context, filter string) (auth.UserInfo, bool, error) {
+// identityValue is what a username or an email may be to be matched: ASCII without spaces
+// or the filter syntax's comma, so that no Unicode case folding or trimming makes it someone
+// else's.
+var identityValue = regexp.MustCompile(`^[A-Za-z0-9._%+@-]+$`)
+
+// find looks up the User entities of the default namespace matching filter: how many (0, 1,
+// or 2 for several), and the identity of the one.
+func (u *Users) find(ctx context.Context, filter string) (auth.UserInfo, int, error) {
 	filters, err := catalog.ParseFilters([]string{"kind=user,metadata.namespace=default," + filter})
 	if err != nil {
-		return auth.UserInfo{}, false, nil // a value the filter syntax cannot hold matches nothing
+		return auth.UserInfo{}, 0, nil // a value the filter syntax cannot hold matches nothing
 	}
 	users, _, err := u.store.Query(ctx, catalog.Query{Filters: filters, Limit: 2, SkipTotal: true})
 	switch {
 	case err != nil:
-		return auth.UserInfo{}, false, fmt.Errorf("look up the user: %w", err)
+		return auth.UserInfo{}, 0, fmt.Errorf("look up the user: %w", err)
 	case len(users) != 1: // none, or ambiguous
-		return auth.UserInfo{}, false, nil
+		return auth.UserInfo{}, len(users), nil
 	}
 	ref := users[0].Ref().String()
 	info := auth.UserInfo{UserEntityRef: ref, OwnershipEntityRefs: []string{ref}}
@@ -120,5 +142,5 @@ func (u *Users) find(ctx context.Context, filter string) (auth.UserInfo, bool, e
 			info.OwnershipEntityRefs = append(info.OwnershipEntityRefs, rel.TargetRef)
 		}
 	}
-	return info, true, nil
+	return info, 1, nil
 }

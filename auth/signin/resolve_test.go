@@ -53,6 +53,16 @@ func TestResolvers(t *testing.T) {
 		{"a value the filter syntax cannot hold", []signin.ResolverConfig{{Resolver: signin.ResolverUsername}}, signin.Identity{Username: "jane,kind=group"}, auth.UserInfo{}, true},
 		{"outside the catalog, allowed", []signin.ResolverConfig{{Resolver: signin.ResolverEmailLocalPart, DangerouslyAllowSignInWithoutUserInCatalog: true}},
 			signin.Identity{Email: "guest@example.com"}, auth.UserInfo{UserEntityRef: "user:default/guest", OwnershipEntityRefs: []string{"user:default/guest"}}, false},
+		{"outside the catalog, but the name is someone else's", []signin.ResolverConfig{{Resolver: signin.ResolverEmail, DangerouslyAllowSignInWithoutUserInCatalog: true}},
+			signin.Identity{Email: "jane@attacker.example"}, auth.UserInfo{}, true},
+		{"outside the catalog, but ambiguous", []signin.ResolverConfig{{Resolver: signin.ResolverEmail, DangerouslyAllowSignInWithoutUserInCatalog: true}},
+			signin.Identity{Email: "twin@example.com"}, auth.UserInfo{}, true},
+		{"allowed domain", []signin.ResolverConfig{{Resolver: signin.ResolverEmailLocalPart, AllowedDomains: []string{"Example.com"}}},
+			signin.Identity{Email: "jane@example.com"}, jane, false},
+		{"another domain", []signin.ResolverConfig{{Resolver: signin.ResolverEmailLocalPart, AllowedDomains: []string{"example.com"}}},
+			signin.Identity{Email: "jane@gmail.com"}, auth.UserInfo{}, true},
+		{"a look-alike name (Kelvin sign)", []signin.ResolverConfig{{Resolver: signin.ResolverUsername}}, signin.Identity{Username: "\u212Aate"}, auth.UserInfo{}, true},
+		{"a name with spaces", []signin.ResolverConfig{{Resolver: signin.ResolverUsername}}, signin.Identity{Username: " jane\t"}, auth.UserInfo{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, _, err := users.Resolve(context.Background(), tc.resolvers, tc.id)

@@ -126,11 +126,19 @@ func decodeState(s string) (state, bool) {
 // allowedRedirect reports whether a redirect after sign-in may go to target: a path of this
 // backend, or a URL of an allowed origin.
 func (s *Service) allowedRedirect(target string) bool {
-	if strings.HasPrefix(target, "/") && !strings.HasPrefix(target, "//") && !strings.HasPrefix(target, `/\`) {
-		return true
+	// Browsers drop tabs and newlines from URLs and read \ as /: /\t/evil.example would be
+	// //evil.example to them.
+	if target == "" || strings.ContainsFunc(target, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return false
 	}
 	u, err := url.Parse(target)
-	return err == nil && u.Host != "" && s.origins[u.Scheme+"://"+u.Host]
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "" && u.Host == "" {
+		return strings.HasPrefix(target, "/") && !strings.HasPrefix(target, "//")
+	}
+	return u.Host != "" && s.origins[u.Scheme+"://"+u.Host]
 }
 
 func (s *Service) start(p Provider) http.HandlerFunc {
@@ -257,7 +265,11 @@ func (s *Service) frame(p Provider) http.HandlerFunc {
 		}
 		s.auth.SetSessionCookie(w, tok)
 		if st.flow == "redirect" {
-			http.Redirect(w, r, st.redirectURL, http.StatusFound)
+			target := st.redirectURL
+			if !s.allowedRedirect(target) { // start checked it; state came back through the provider
+				target = "/"
+			}
+			http.Redirect(w, r, target, http.StatusFound)
 			return
 		}
 		writeFrame(w, origin, map[string]any{"type": "authorization_response", "response": out})
@@ -379,6 +391,10 @@ func (s *Service) logout(p Provider) http.HandlerFunc {
 		user, err := s.auth.EndSession(w, r)
 		if err != nil {
 			s.log.Error().Err(err).Msg("cannot remember a logged-out session; its cookie is cleared")
+			s.auth.Audit(r.Context(), r, auth.AuditRecord{EventID: auth.EventLogout, SeverityLevel: auth.SeverityMedium, Status: auth.StatusFailed,
+				Error: "the session could not be ended", Actor: auth.AuditActor{ActorID: user}, Meta: map[string]any{"provider": p.ID()}})
+			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusServiceUnavailable, "the session could not be ended; its cookie is cleared, try again"))
+			return
 		}
 		s.auth.Audit(r.Context(), r, auth.AuditRecord{EventID: auth.EventLogout, SeverityLevel: auth.SeverityLow, Status: auth.StatusSucceeded,
 			Actor: auth.AuditActor{ActorID: user}, Meta: map[string]any{"provider": p.ID()}})

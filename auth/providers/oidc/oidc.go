@@ -203,8 +203,9 @@ func (p *Provider) verify(ctx context.Context, prov *gooidc.Provider, tok *oauth
 	return idt, c, nil
 }
 
-// result is what the resolvers and the frontend get: an email the issuer says is not
-// verified is not used to sign in.
+// result is what the resolvers and the frontend get: only an email the issuer says it
+// verified (email_verified: true) is used to sign in; without the claim anyone may have set
+// the address at some issuers (Entra ID).
 func result(tok *oauth2.Token, c idClaims) signin.Result {
 	res := signin.Result{
 		Profile:      signin.Profile{Email: c.Email, DisplayName: c.Name, Picture: c.Picture},
@@ -215,7 +216,7 @@ func result(tok *oauth2.Token, c idClaims) signin.Result {
 	if !tok.Expiry.IsZero() {
 		res.ProviderInfo["expiresInSeconds"] = int64(time.Until(tok.Expiry).Seconds())
 	}
-	if c.EmailVerified == nil || *c.EmailVerified {
+	if c.EmailVerified != nil && *c.EmailVerified {
 		res.Identity.Email = c.Email
 	}
 	return res

@@ -129,6 +129,8 @@ func TestSignIn(t *testing.T) {
 	session := refreshed["backstageIdentity"].(map[string]any)["token"].(string) // the refresh renewed the session
 	r = s.Fetch(http.MethodGet, s.URL+audit.EventsPath, "", http.Header{"Cookie": {auth.CookieName + "=" + session}})
 	require.Equal(t, http.StatusUnauthorized, r.StatusCode, "a copy of the logged-out session cookie opens nothing")
+	code, _ = s.Get(audit.EventsPath, session)
+	require.Equal(t, http.StatusUnauthorized, code, "nor does the same token as a bearer token")
 	require.True(t, signintest.Audited(s.AuditedReasons(auth.EventAuthenticate), "the session was logged out"))
 	r = s.Fetch(http.MethodGet, s.URL+"/api/auth/oidc/refresh", "", http.Header{"X-Requested-With": {"XMLHttpRequest"}})
 	require.Equal(t, http.StatusUnauthorized, r.StatusCode)
