@@ -271,21 +271,7 @@ type ExternalAccessOptions struct {
 }
 
 // Audiences is a string or a list of strings.
-type Audiences []string
-
-// UnmarshalConfig accepts one string as well as a list.
-func (a *Audiences) UnmarshalConfig(n *config.Node) error {
-	if n.Kind == config.ScalarKind {
-		*a = Audiences{n.Value}
-		return nil
-	}
-	var list []string
-	if err := config.DecodeNode(n, &list); err != nil {
-		return err
-	}
-	*a = list
-	return nil
-}
+type Audiences = config.OneOrMany[string]
 
 // AccessRestriction limits an external caller to part of the API. Stagebus restricts by
 // route, not by Backstage permission: routePrefix is a path prefix matched against the

@@ -331,5 +331,8 @@ func join(path, key string) string {
 	if key == "" {
 		return path
 	}
+	if strings.HasPrefix(key, "[") { // a list index: x[1], not x.[1]
+		return path + key
+	}
 	return path + "." + key
 }

@@ -25,21 +25,7 @@ type CORS struct {
 }
 
 // Origins is an origin or a list of them.
-type Origins []string
-
-// UnmarshalConfig accepts one string as well as a list.
-func (o *Origins) UnmarshalConfig(n *config.Node) error {
-	if n.Kind == config.ScalarKind {
-		*o = Origins{n.Value}
-		return nil
-	}
-	var list []string
-	if err := config.DecodeNode(n, &list); err != nil {
-		return err
-	}
-	*o = list
-	return nil
-}
+type Origins = config.OneOrMany[string]
 
 // SetDefaults allows Backstage's default methods.
 func (c *CORS) SetDefaults() {

@@ -211,18 +211,4 @@ func (a AllOf) Verify(h http.Header, body []byte, now time.Time) error {
 
 // Secrets is a secret or a list of secrets in configuration (webhookSecret: "s" or ["s1",
 // "s2"] while rotating).
-type Secrets []config.Secret
-
-// UnmarshalConfig accepts a string or a list of strings.
-func (s *Secrets) UnmarshalConfig(n *config.Node) error {
-	if n.Kind == config.ScalarKind {
-		*s = Secrets{config.Secret(n.Value)}
-		return nil
-	}
-	var list []config.Secret
-	if err := config.DecodeNode(n, &list); err != nil {
-		return err
-	}
-	*s = list
-	return nil
-}
+type Secrets = config.OneOrMany[config.Secret]

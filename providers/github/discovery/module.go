@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,66 +13,59 @@ import (
 	"github.com/stagebus/stagebus/eventsvc"
 )
 
-// entityProviderParams are the entity providers' inputs.
-type entityProviderParams struct {
+// providerParams are the providers' inputs.
+type providerParams struct {
 	fx.In
 	Lifecycle    fx.Lifecycle
 	Providers    Providers
+	OrgProviders OrgProviders
 	Integrations Integrations
 	Store        *catalog.Store
 	Logger       zerolog.Logger
 	Registerer   prometheus.Registerer `optional:"true"`
 }
 
-// newEntityProviders builds one EntityProvider per catalog.providers.github entry, started and
-// stopped with the application, and returns their subscriptions.
-func newEntityProviders(p entityProviderParams) ([]eventsvc.Subscription, error) {
-	ids := make([]string, 0, len(p.Providers))
-	for id := range p.Providers {
+// provider is what the module does with a provider: start and stop it with the
+// application, and subscribe it to the bus.
+type provider interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Subscription() eventsvc.Subscription
+}
+
+// startAll builds one provider per entry of configs, in id order, started and stopped with
+// the application, and returns their subscriptions.
+func startAll[C any, P provider](lc fx.Lifecycle, configs map[string]C, build func(id string, c C) (P, error)) ([]eventsvc.Subscription, error) {
+	ids := make([]string, 0, len(configs))
+	for id := range configs {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	var subs []eventsvc.Subscription
 	for _, id := range ids {
-		ep, err := NewEntityProvider(id, p.Providers[id], p.Integrations, p.Store, p.Logger, WithRegisterer(p.Registerer))
+		p, err := build(id, configs[id])
 		if err != nil {
 			return nil, err
 		}
-		p.Lifecycle.Append(fx.StartStopHook(ep.Start, ep.Stop))
-		subs = append(subs, ep.Subscription())
+		lc.Append(fx.StartStopHook(p.Start, p.Stop))
+		subs = append(subs, p.Subscription())
 	}
 	return subs, nil
 }
 
-// orgProviderParams are the organization providers' inputs.
-type orgProviderParams struct {
-	fx.In
-	Lifecycle    fx.Lifecycle
-	Providers    OrgProviders
-	Integrations Integrations
-	Store        *catalog.Store
-	Logger       zerolog.Logger
-	Registerer   prometheus.Registerer `optional:"true"`
-}
-
-// newOrgEntityProviders builds one OrgEntityProvider per catalog.providers.githubOrg entry,
-// started and stopped with the application, and returns their subscriptions.
-func newOrgEntityProviders(p orgProviderParams) ([]eventsvc.Subscription, error) {
-	ids := make([]string, 0, len(p.Providers))
-	for id := range p.Providers {
-		ids = append(ids, id)
+// newProviders builds the entity providers of catalog.providers.github and the organization
+// providers of catalog.providers.githubOrg, and returns their subscriptions.
+func newProviders(p providerParams) ([]eventsvc.Subscription, error) {
+	repos, err := startAll(p.Lifecycle, p.Providers, func(id string, c ProviderConfig) (*EntityProvider, error) {
+		return NewEntityProvider(id, c, p.Integrations, p.Store, p.Logger, WithRegisterer(p.Registerer))
+	})
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(ids)
-	var subs []eventsvc.Subscription
-	for _, id := range ids {
-		op, err := NewOrgEntityProvider(id, p.Providers[id], p.Integrations, p.Store, p.Logger, WithRegisterer(p.Registerer))
-		if err != nil {
-			return nil, err
-		}
-		p.Lifecycle.Append(fx.StartStopHook(op.Start, op.Stop))
-		subs = append(subs, op.Subscription())
-	}
-	return subs, nil
+	orgs, err := startAll(p.Lifecycle, p.OrgProviders, func(id string, c OrgProviderConfig) (*OrgEntityProvider, error) {
+		return NewOrgEntityProvider(id, c, p.Integrations, p.Store, p.Logger, WithRegisterer(p.Registerer))
+	})
+	return append(repos, orgs...), err
 }
 
 // Module provides the catalog reader and analyzer of integrations.github hosts, the entity
@@ -85,7 +79,6 @@ var Module = fx.Module("providers/github/discovery",
 	fx.Provide(
 		catalog.AsReader(func(is Integrations) catalog.Reader { return NewReader(is) }),
 		catalog.AsAnalyzer(func(is Integrations) catalog.Analyzer { return NewAnalyzer(is) }),
-		eventsvc.AsSubscriptions(newEntityProviders),
-		eventsvc.AsSubscriptions(newOrgEntityProviders),
+		eventsvc.AsSubscriptions(newProviders),
 	),
 )
