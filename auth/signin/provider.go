@@ -56,6 +56,8 @@ type Profile struct {
 type Identity struct {
 	// Username is the provider's login (GitHub's), for usernameMatchingUserEntityName.
 	Username string
+	// UserID is the provider's account id (GitHub's), for userIdMatchingUserEntityAnnotation.
+	UserID string
 	// Email is a verified email address, for the email resolvers ("" when the provider did
 	// not verify one).
 	Email string

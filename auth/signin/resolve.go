@@ -22,7 +22,14 @@ const (
 	// ResolverEmailLocalPart matches the verified email's local part to a User entity's
 	// metadata.name.
 	ResolverEmailLocalPart = "emailLocalPartMatchingUserEntityName"
+	// ResolverUserID matches the GitHub account id to a User entity's github.com/user-id
+	// annotation (catalog.providers.githubOrg writes it): unlike a login, no one else can take
+	// an account id.
+	ResolverUserID = "userIdMatchingUserEntityAnnotation"
 )
+
+// userIDAnnotation is the annotation ResolverUserID matches.
+const userIDAnnotation = "github.com/user-id"
 
 // ResolverConfig is one entry of a provider's signIn.resolvers.
 type ResolverConfig struct {
@@ -40,10 +47,10 @@ type ResolverConfig struct {
 // Validate checks the resolver's name.
 func (r ResolverConfig) Validate() error {
 	switch r.Resolver {
-	case ResolverUsername, ResolverEmail, ResolverEmailLocalPart:
+	case ResolverUsername, ResolverEmail, ResolverEmailLocalPart, ResolverUserID:
 		return nil
 	}
-	return config.Fieldf("resolver", "must be one of %s, %s, %s, got %q", ResolverUsername, ResolverEmail, ResolverEmailLocalPart, r.Resolver)
+	return config.Fieldf("resolver", "must be one of %s, %s, %s, %s, got %q", ResolverUsername, ResolverEmail, ResolverEmailLocalPart, ResolverUserID, r.Resolver)
 }
 
 // SignInConfig is a provider's signIn section.
@@ -86,8 +93,10 @@ func (u *Users) Resolve(ctx context.Context, resolvers []ResolverConfig, id Iden
 			name, value = id.Username, id.Username
 		case ResolverEmail:
 			key, value = "spec.profile.email", id.Email
+		case ResolverUserID:
+			name, key, value = id.Username, "metadata.annotations."+userIDAnnotation, id.UserID
 		}
-		if r.Resolver != ResolverUsername && len(r.AllowedDomains) > 0 && !slices.ContainsFunc(r.AllowedDomains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+		if (r.Resolver == ResolverEmail || r.Resolver == ResolverEmailLocalPart) && len(r.AllowedDomains) > 0 && !slices.ContainsFunc(r.AllowedDomains, func(d string) bool { return strings.EqualFold(d, domain) }) {
 			continue // an address of another domain
 		}
 		if !identityValue.MatchString(name) || !identityValue.MatchString(value) {

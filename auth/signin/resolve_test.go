@@ -19,6 +19,12 @@ func user(name, email string, groups ...any) catalog.DeferredEntity {
 	return catalog.DeferredEntity{Entity: catalog.Entity{APIVersion: "backstage.io/v1alpha1", Kind: "User", Metadata: catalog.Metadata{Name: name}, Spec: spec}, LocationKey: "test"}
 }
 
+// withGitHubID gives a User the account id the organization provider records.
+func withGitHubID(d catalog.DeferredEntity, id string) catalog.DeferredEntity {
+	d.Entity.Metadata.Annotations = map[string]string{"github.com/user-id": id}
+	return d
+}
+
 // TestResolvers: each resolver finds the User entity it matches on, with its groups as
 // ownership; an ambiguous email matches nobody; without a match the sign-in is refused unless
 // the resolver allows users outside the catalog.
@@ -28,7 +34,7 @@ func TestResolvers(t *testing.T) {
 	require.NoError(t, err)
 	store := catalog.NewStore(databasetest.SQLite(t, catalog.Migrations), &eventsvctest.Recorder{}, model, zerolog.Nop())
 	_, err = store.ApplyMutation(context.Background(), "test", catalog.Mutation{Type: catalog.Full, Entities: []catalog.DeferredEntity{
-		user("jane", "jane.doe@example.com", "team-a", "team-b"), user("octocat", "cat@example.com"),
+		user("jane", "jane.doe@example.com", "team-a", "team-b"), withGitHubID(user("octocat", "cat@example.com"), "583231"),
 		user("twin-1", "twin@example.com"), user("twin-2", "twin@example.com"),
 	}})
 	require.NoError(t, err)
@@ -42,6 +48,10 @@ func TestResolvers(t *testing.T) {
 		refused   bool
 	}{
 		{"username", []signin.ResolverConfig{{Resolver: signin.ResolverUsername}}, signin.Identity{Username: "Jane"}, jane, false},
+		{"account id", []signin.ResolverConfig{{Resolver: signin.ResolverUserID}}, signin.Identity{Username: "renamed", UserID: "583231"},
+			auth.UserInfo{UserEntityRef: "user:default/octocat", OwnershipEntityRefs: []string{"user:default/octocat"}}, false},
+		{"another account with the login", []signin.ResolverConfig{{Resolver: signin.ResolverUserID}}, signin.Identity{Username: "octocat", UserID: "999"}, auth.UserInfo{}, true},
+		{"an account id of no one", []signin.ResolverConfig{{Resolver: signin.ResolverUserID}}, signin.Identity{Username: "jane", UserID: ""}, auth.UserInfo{}, true},
 		{"email", []signin.ResolverConfig{{Resolver: signin.ResolverEmail}}, signin.Identity{Email: "JANE.DOE@example.com"}, jane, false},
 		{"email local part", []signin.ResolverConfig{{Resolver: signin.ResolverEmailLocalPart}}, signin.Identity{Email: "octocat@elsewhere.example"},
 			auth.UserInfo{UserEntityRef: "user:default/octocat", OwnershipEntityRefs: []string{"user:default/octocat"}}, false},

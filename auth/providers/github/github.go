@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,6 +147,7 @@ func (p *Provider) user(ctx context.Context, tok *oauth2.Token) (signin.Result, 
 		return signin.Result{}, fmt.Errorf("%w: read the user: GitHub answered %d", signin.ErrProvider, resp.StatusCode)
 	}
 	var u struct {
+		ID        int64  `json:"id"`
 		Login     string `json:"login"`
 		Name      string `json:"name"`
 		Email     string `json:"email"`
@@ -165,10 +167,18 @@ func (p *Provider) user(ctx context.Context, tok *oauth2.Token) (signin.Result, 
 	// GitHub shows only a verified address as a profile's public email.
 	return signin.Result{
 		Profile:      signin.Profile{Email: u.Email, DisplayName: u.Name, Picture: u.AvatarURL},
-		Identity:     signin.Identity{Username: u.Login, Email: u.Email},
+		Identity:     signin.Identity{Username: u.Login, UserID: userID(u.ID), Email: u.Email},
 		ProviderInfo: info,
 		RefreshToken: kept,
 	}, nil
+}
+
+// userID is an account id as the resolvers match it; "" when GitHub gave none.
+func userID(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
 }
 
 // Module provides the GitHub provider when auth.providers.github has an enabled entry for

@@ -77,14 +77,14 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 			http.Error(w, `{"message": "Bad credentials"}`, http.StatusUnauthorized)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"login": login, "name": strings.ToUpper(login), "email": login + "@example.com", "avatar_url": "https://avatars.example/" + login})
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": accountIDs[login], "login": login, "name": strings.ToUpper(login), "email": login + "@example.com", "avatar_url": "https://avatars.example/" + login})
 	})
 	org := map[string]any{
 		"/api/v3/orgs/acme/members":              []map[string]string{{"login": "octocat"}, {"login": "hubot"}},
 		"/api/v3/orgs/acme/teams":                []map[string]any{{"slug": "team-a", "name": "Team A"}},
 		"/api/v3/orgs/acme/teams/team-a/members": []map[string]string{{"login": "octocat"}},
-		"/api/v3/users/octocat":                  map[string]string{"login": "octocat", "name": "The Octocat"},
-		"/api/v3/users/hubot":                    map[string]string{"login": "hubot"},
+		"/api/v3/users/octocat":                  map[string]any{"id": accountIDs["octocat"], "login": "octocat", "name": "The Octocat"},
+		"/api/v3/users/hubot":                    map[string]any{"id": accountIDs["hubot"], "login": "hubot"},
 	}
 	for path, body := range org {
 		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
@@ -96,6 +96,9 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 	t.Cleanup(g.srv.Close)
 	return g
 }
+
+// accountIDs are the fake's account ids by login.
+var accountIDs = map[string]int64{"octocat": 583231, "hubot": 480938, "mallory": 666}
 
 func random() string {
 	b := make([]byte, 16)
@@ -118,8 +121,8 @@ func (g *fakeGitHub) revokeAll() {
 }
 
 // TestGitHubSignIn: a person signs in with GitHub (token exchange with PKCE, the user read
-// with the token), is resolved by login to the User the organization provider imported, with
-// the team it is in, refreshes while the token is valid, and is refused (and audited) once it
+// with the token), is resolved by account id to the User the organization provider imported,
+// with the team it is in, refreshes while the token is valid, and is refused (and audited) once it
 // is revoked or when no User matches.
 func TestGitHubSignIn(t *testing.T) {
 	t.Parallel()
@@ -146,7 +149,7 @@ catalog:
         enterpriseInstanceUrl: %s
         signIn:
           resolvers:
-            - resolver: usernameMatchingUserEntityName
+            - resolver: userIdMatchingUserEntityAnnotation
 `, gh.clientSecret, gh.srv.URL)})
 
 	gh.next("octocat")

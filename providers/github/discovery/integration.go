@@ -212,6 +212,7 @@ type account struct {
 // user is what the organization provider needs of GET /users/{login}. Name and Email are
 // empty when the user has set none or keeps the address private.
 type user struct {
+	ID        int64  `json:"id"`
 	Login     string `json:"login"`
 	Name      string `json:"name"`
 	Email     string `json:"email"`

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ import (
 const (
 	// AnnotationUserLogin is a User's GitHub login.
 	AnnotationUserLogin = "github.com/user-login"
+	// AnnotationUserID is a User's GitHub account id, which, unlike the login, no one else
+	// can take (the GitHub sign-in's userIdMatchingUserEntityAnnotation resolver matches it).
+	AnnotationUserID = "github.com/user-id"
 	// AnnotationTeamSlug is a Group's team: <org>/<slug>.
 	AnnotationTeamSlug = "github.com/team-slug"
 )
@@ -158,10 +162,14 @@ func (p *OrgEntityProvider) userEntity(u user, memberOf []string) catalog.Deferr
 	if u.AvatarURL != "" {
 		profile["picture"] = u.AvatarURL
 	}
+	annotations := map[string]string{AnnotationUserLogin: u.Login}
+	if u.ID != 0 {
+		annotations[AnnotationUserID] = strconv.FormatInt(u.ID, 10)
+	}
 	return catalog.DeferredEntity{LocationKey: p.Name(), Entity: catalog.Entity{
 		APIVersion: "backstage.io/v1alpha1", Kind: "User",
 		Metadata: catalog.Metadata{Name: u.Login, Namespace: catalog.DefaultNamespace,
-			Annotations: map[string]string{AnnotationUserLogin: u.Login}},
+			Annotations: annotations},
 		Spec: map[string]any{"profile": profile, "memberOf": nameList(memberOf)},
 	}}
 }

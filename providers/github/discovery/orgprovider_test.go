@@ -355,7 +355,8 @@ func TestOrgSync(t *testing.T) {
 	require.Equal(t, "backstage.io/v1alpha1", jane.APIVersion)
 	require.Equal(t, "User", jane.Kind)
 	require.Equal(t, "default", jane.Metadata.Namespace)
-	require.Equal(t, map[string]string{"github.com/user-login": "jane"}, jane.Metadata.Annotations, "no managed-by-location annotations: the location key is the provider's")
+	require.Equal(t, map[string]string{"github.com/user-login": "jane", "github.com/user-id": "4"}, jane.Metadata.Annotations,
+		"the login and the account id (the fake's id is the login's length); no managed-by-location annotations: the location key is the provider's")
 	require.Equal(t, map[string]any{
 		"profile":  map[string]any{"displayName": "Jane Doe", "email": "jane@acme.test", "picture": "https://avatars.test/u/jane"},
 		"memberOf": []any{"platform", "platform-infra"},
