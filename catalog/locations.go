@@ -487,21 +487,6 @@ func (l *Locations) Delete(ctx context.Context, id string) error {
 	return err
 }
 
-// RefreshTarget reads again every location with this url target (a push changed the file);
-// it returns how many it refreshed.
-func (l *Locations) RefreshTarget(ctx context.Context, target string) (int, error) {
-	locs, err := l.query(ctx, `SELECT `+locationColumns+` FROM catalog_locations WHERE target = $1`, target)
-	if err != nil {
-		return 0, err
-	}
-	for _, loc := range locs {
-		if _, err := l.apply(ctx, loc.Location, loc.entityName); err != nil {
-			return 0, err
-		}
-	}
-	return len(locs), nil
-}
-
 func (l *Locations) query(ctx context.Context, q string, args ...any) ([]storedLocation, error) {
 	rows, err := l.store.db.QueryContext(ctx, q, args...)
 	if err != nil {
