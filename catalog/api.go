@@ -195,7 +195,7 @@ type pageRequest struct {
 // runQuery answers a by-query request: {items, totalItems, pageInfo: {nextCursor, prevCursor}}.
 func (a *API) runQuery(w http.ResponseWriter, r *http.Request, req pageRequest) {
 	c := req.c
-	q := Query{Order: nil, FullTextTerm: c.Term, FullTextFields: c.TermFields, Limit: req.limit, After: c.After, Before: c.Before}
+	q := Query{FullTextTerm: c.Term, FullTextFields: c.TermFields, Limit: req.limit, After: c.After, Before: c.Before}
 	var err error
 	if q.Filters, err = ParseFilters(c.Filter); err != nil {
 		bad(w, r, "%v", err)
