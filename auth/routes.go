@@ -220,12 +220,39 @@ type Identity struct {
 // guestRefused is the reason guest sign-in is refused outside development.
 const guestRefused = "guest sign-in is only allowed with auth.environment: development (or auth.providers.guest.dangerouslyAllowOutsideDevelopment: true)"
 
+// GuestAllowed reports whether guest sign-in is open: in development, or where
+// auth.providers.guest.dangerouslyAllowOutsideDevelopment says so.
+func (s *Service) GuestAllowed() bool {
+	return s.env.IsDevelopment() || s.guest.DangerouslyAllowOutsideDevelopment
+}
+
+// GuestSignIn signs the browser of r in as the guest (auth.providers.guest.userEntityRef):
+// the session cookie is set on w and the sign-in audited. Where guest sign-in is not open it
+// is refused with an [httpserver.Error] 403 and audited.
+func (s *Service) GuestSignIn(w http.ResponseWriter, r *http.Request) error {
+	if !s.GuestAllowed() {
+		s.audit(r.Context(), r, AuditRecord{EventID: EventSignIn, SeverityLevel: SeverityMedium, Status: StatusFailed, Error: guestRefused,
+			Meta: map[string]any{"provider": "guest", "environment": string(s.env)}})
+		return &httpserver.Error{Status: http.StatusForbidden, Name: "NotAllowedError", Message: guestRefused}
+	}
+	tok, err := s.SignIn(r.Context(), r, "guest", s.guestInfo())
+	if err != nil {
+		return err
+	}
+	s.SetSessionCookie(w, tok)
+	return nil
+}
+
+func (s *Service) guestInfo() UserInfo {
+	return UserInfo{UserEntityRef: s.guest.UserEntityRef, OwnershipEntityRefs: s.guest.Ownership()}
+}
+
 func (s *Service) serveGuestRefresh(w http.ResponseWriter, r *http.Request) {
-	if !s.env.IsDevelopment() && !s.guest.DangerouslyAllowOutsideDevelopment {
+	if !s.GuestAllowed() {
 		s.refuse(w, r, "", guestRefused, map[string]any{"provider": "guest", "environment": string(s.env)})
 		return
 	}
-	id := UserInfo{UserEntityRef: s.guest.UserEntityRef, OwnershipEntityRefs: s.guest.Ownership()}
+	id := s.guestInfo()
 	tok, err := s.issueUserToken(r.Context(), id, r, "guest")
 	if err != nil {
 		httpserver.WriteError(w, r, err)

@@ -18,8 +18,8 @@ import (
 )
 
 // CookieName is the cookie that carries a user token for browsers (as Backstage's
-// backstage-auth). It is accepted on GET and HEAD requests only, so that a cross-site form
-// cannot use it to change anything.
+// backstage-auth). It is accepted on every method, but a request that changes state with it
+// must come from this site (see Authenticate), so that a cross-site form cannot use it.
 const CookieName = "backstage-auth"
 
 // externalUseInterval is how often each external principal's use is audited.
@@ -381,6 +381,19 @@ func (s *Service) authorize(c credentials, route httpserver.Route) *RefusalError
 		}
 	}
 	return forbidden("%s is not an admin (auth.admins)", c.principal.Subject)
+}
+
+// IsAdmin reports whether p may call admin routes when nothing restricts it: a user listed in
+// auth.admins, or a service. Pages use it to hide what a person may not do; the routes refuse
+// it anyway.
+func (s *Service) IsAdmin(p httpserver.Principal) bool {
+	switch p.Type {
+	case httpserver.PrincipalService:
+		return true
+	case httpserver.PrincipalUser:
+		return s.admins[strings.ToLower(p.Subject)]
+	}
+	return false
 }
 
 // routeAllowed reports whether path is under one of the prefixes (segment-wise); nil

@@ -145,16 +145,23 @@ func instrument(next http.Handler, log zerolog.Logger, m *httpMetrics) http.Hand
 	})
 }
 
-// guard enforces a route's policy before its handler runs.
-func guard(route Route, auth Authenticator) http.Handler {
+// guard enforces a route's policy before its handler runs. Refusals of a page go to pages,
+// which is non-nil whenever route.Page is set (New checks it).
+func guard(route Route, auth Authenticator, pages PageResponder) http.Handler {
 	if route.Auth == Unauthenticated {
 		return route.Handler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := auth.Authenticate(r, route)
 		switch {
+		case errors.Is(err, ErrForbidden) && route.Page:
+			pages.Forbidden(w, r, err)
+			return
 		case errors.Is(err, ErrForbidden):
 			WriteError(w, r, &Error{Status: http.StatusForbidden, Name: "NotAllowedError", Message: err.Error()})
+			return
+		case err != nil && route.Page:
+			pages.Unauthenticated(w, r)
 			return
 		case err != nil:
 			WriteError(w, r, &Error{Status: http.StatusUnauthorized, Name: "AuthenticationError", Message: err.Error()})

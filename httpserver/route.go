@@ -50,6 +50,10 @@ type Route struct {
 	Handler http.Handler
 	// Auth is the route's policy; the zero value requires credentials.
 	Auth Policy
+	// Page marks an HTML page for people: a request the policy refuses gets the server's
+	// [PageResponder] answer (a redirect to sign in, an HTML 403) instead of a JSON error. The
+	// policy itself is enforced exactly as for any other route.
+	Page bool
 }
 
 // Pattern returns the net/http ServeMux pattern: "METHOD /path".
@@ -95,6 +99,17 @@ var ErrForbidden = errors.New("not allowed")
 // shown to the caller, so it must not contain the credentials.
 type Authenticator interface {
 	Authenticate(r *http.Request, route Route) (Principal, error)
+}
+
+// PageResponder answers the requests that a [Route.Page]'s policy refuses. It is provided by
+// the module that serves the pages (the console); a server with page routes and no
+// PageResponder does not start.
+type PageResponder interface {
+	// Unauthenticated answers a request without valid credentials, typically with a 303 to a
+	// sign-in page.
+	Unauthenticated(w http.ResponseWriter, r *http.Request)
+	// Forbidden answers a request whose credentials may not see the page; err says why.
+	Forbidden(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // DenyAll refuses every request: the Authenticator in force until a module provides one, so

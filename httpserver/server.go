@@ -9,6 +9,7 @@ import (
 	"net/http/pprof"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -31,6 +32,8 @@ type Server struct {
 	health   *healthRoutes
 	srv      *http.Server
 	ln       net.Listener
+	stopping chan struct{} // closed when Stop begins
+	stopOnce sync.Once
 }
 
 // Params are the inputs of [New].
@@ -44,6 +47,7 @@ type Params struct {
 	Routes        []Route        `group:"routes"`
 	Checks        []health.Check `group:"health"`
 	Authenticator Authenticator  `optional:"true"`
+	Pages         PageResponder  `optional:"true"` // answers refused page routes (Route.Page)
 }
 
 // New builds the server and registers every route with its policy. Two routes with the same
@@ -57,7 +61,8 @@ func New(p Params) (*Server, error) {
 	if err := settings.Validate(); err != nil {
 		return nil, fmt.Errorf("backend.server: %w", err)
 	}
-	s := &Server{listen: p.Listen, settings: settings, log: p.Logger, mux: http.NewServeMux(), health: &healthRoutes{checks: p.Checks}}
+	s := &Server{listen: p.Listen, settings: settings, log: p.Logger, mux: http.NewServeMux(),
+		health: &healthRoutes{checks: p.Checks}, stopping: make(chan struct{})}
 	builtin := []Route{
 		{Method: http.MethodGet, Path: LivenessPath, Handler: http.HandlerFunc(s.health.liveness), Auth: Unauthenticated},
 		{Method: http.MethodGet, Path: ReadinessPath, Handler: http.HandlerFunc(s.health.readiness), Auth: Unauthenticated},
@@ -68,7 +73,7 @@ func New(p Params) (*Server, error) {
 		{Method: http.MethodGet, Path: "/debug/pprof/trace", Handler: http.HandlerFunc(pprof.Trace), Auth: RequireAdmin},
 	}
 	for _, r := range append(builtin, p.Routes...) {
-		if err := s.handle(r, auth); err != nil {
+		if err := s.handle(r, auth, p.Pages); err != nil {
 			return nil, err
 		}
 	}
@@ -84,13 +89,19 @@ func New(p Params) (*Server, error) {
 		ReadHeaderTimeout: settings.HeadersTimeout,
 		WriteTimeout:      settings.WriteTimeout,
 		IdleTimeout:       settings.KeepAliveTimeout,
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(context.Background(), stoppingKey{}, s.stopping)
+		},
 	}
 	return s, nil
 }
 
-func (s *Server) handle(r Route, auth Authenticator) (err error) {
+func (s *Server) handle(r Route, auth Authenticator, pages PageResponder) (err error) {
 	if r.Handler == nil || !strings.HasPrefix(r.Path, "/") {
 		return fmt.Errorf("route %q: needs a handler and a path starting with /", r.Pattern())
+	}
+	if r.Page && pages == nil {
+		return fmt.Errorf("route %q: is a page, but no module provides the PageResponder that answers its refusals", r.Pattern())
 	}
 	defer func() {
 		// ServeMux panics on conflicting patterns; that is a wiring error to report.
@@ -98,7 +109,7 @@ func (s *Server) handle(r Route, auth Authenticator) (err error) {
 			err = fmt.Errorf("route %q: %v", r.Pattern(), p)
 		}
 	}()
-	s.mux.Handle(r.Pattern(), guard(r, auth))
+	s.mux.Handle(r.Pattern(), guard(r, auth, pages))
 	s.routes = append(s.routes, r)
 	return nil
 }
@@ -159,13 +170,26 @@ func (s *Server) Start(context.Context) error {
 	return nil
 }
 
-// Stop reports not-ready, stops accepting, and waits for in-flight requests until ctx ends.
+// Stop reports not-ready, tells long-lived responses to end (see [Stopping]), stops
+// accepting, and waits for in-flight requests until ctx ends.
 func (s *Server) Stop(ctx context.Context) error {
 	s.health.ready.Store(false)
+	s.stopOnce.Do(func() { close(s.stopping) })
 	if err := s.srv.Shutdown(ctx); err != nil {
 		return fmt.Errorf("stop HTTP server: %w", err)
 	}
 	return nil
+}
+
+type stoppingKey struct{}
+
+// Stopping returns a channel that is closed when the server serving the request (ctx is a
+// request's context) begins to stop. A long-lived response, such as a stream of server-sent
+// events, returns when it closes: the server's stop waits for every request to end. Outside
+// a request served by a Server the channel is nil and never closes.
+func Stopping(ctx context.Context) <-chan struct{} {
+	c, _ := ctx.Value(stoppingKey{}).(chan struct{})
+	return c
 }
 
 // Addr returns the bound address (useful with port 0); empty before Start.

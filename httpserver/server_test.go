@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -277,4 +278,89 @@ func TestPortInUse(t *testing.T) {
 	require.NoError(t, err)
 	err = b.Start(context.Background())
 	require.ErrorContains(t, err, "cannot listen on 127.0.0.1:"+port+" (backend.listen): bind: address already in use")
+}
+
+// pageResponder answers refused pages recognisably.
+type pageResponder struct{}
+
+func (pageResponder) Unauthenticated(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/signin?next="+r.URL.Path, http.StatusSeeOther)
+}
+
+func (pageResponder) Forbidden(w http.ResponseWriter, _ *http.Request, err error) {
+	http.Error(w, "page refused: "+err.Error(), http.StatusForbidden)
+}
+
+// TestPages: a page's refusals are the PageResponder's answers, its policy is enforced as
+// for any route, and a page without a PageResponder fails start-up.
+func TestPages(t *testing.T) {
+	t.Parallel()
+	routes := []httpserver.Route{
+		{Method: http.MethodGet, Path: "/page", Handler: okHandler("page"), Page: true},
+		{Method: http.MethodGet, Path: "/admin-page", Handler: okHandler("admin page"), Auth: httpserver.RequireAdmin, Page: true},
+		{Method: http.MethodGet, Path: "/api/thing", Handler: okHandler("api")},
+	}
+	for _, tc := range []struct {
+		name      string
+		admin     bool
+		authorize bool
+		target    string
+		status    int
+		contains  string
+	}{
+		{"page without credentials is a redirect", false, false, "/page", http.StatusSeeOther, ""},
+		{"page with credentials", false, true, "/page", http.StatusOK, `"body":"page"`},
+		{"admin page for a non-admin", false, true, "/admin-page", http.StatusForbidden, "page refused: "},
+		{"admin page without credentials", false, false, "/admin-page", http.StatusSeeOther, ""},
+		{"admin page for an admin", true, true, "/admin-page", http.StatusOK, `"body":"admin page"`},
+		{"API route still answers JSON", false, false, "/api/thing", http.StatusUnauthorized, "AuthenticationError"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := httpserver.New(httpserver.Params{
+				Listen: httpserver.Listen{Host: "127.0.0.1"}, Logger: zerolog.Nop(), Registry: prometheus.NewRegistry(),
+				Routes: routes, Authenticator: httpservertest.User("user:default/alice", tc.admin), Pages: pageResponder{},
+			})
+			require.NoError(t, err)
+			w, _ := do(t, srv.Handler(), http.MethodGet, tc.target, tc.authorize)
+			require.Equal(t, tc.status, w.Code, w.Body.String())
+			require.Contains(t, w.Body.String(), tc.contains)
+			if tc.status == http.StatusSeeOther {
+				require.Equal(t, "/signin?next="+tc.target, w.Header().Get("Location"))
+			}
+		})
+	}
+
+	_, err := httpserver.New(httpserver.Params{
+		Listen: httpserver.Listen{Host: "127.0.0.1"}, Logger: zerolog.Nop(), Registry: prometheus.NewRegistry(), Routes: routes,
+	})
+	require.ErrorContains(t, err, `route "GET /page": is a page, but no module provides the PageResponder`)
+}
+
+// TestStoppingEndsStreams: a long-lived response that waits on Stopping lets Stop finish at
+// once instead of holding it until its context ends.
+func TestStoppingEndsStreams(t *testing.T) {
+	t.Parallel()
+	require.Nil(t, httpserver.Stopping(context.Background()))
+	started := make(chan struct{})
+	stream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush()
+		close(started)
+		<-httpserver.Stopping(r.Context())
+	})
+	srv, err := httpserver.New(httpserver.Params{
+		Listen: httpserver.Listen{Host: "127.0.0.1"}, Logger: zerolog.Nop(), Registry: prometheus.NewRegistry(),
+		Routes: []httpserver.Route{{Method: http.MethodGet, Path: "/stream", Handler: stream, Auth: httpserver.Unauthenticated}},
+	})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(context.Background()))
+	resp, err := http.Get("http://" + srv.Addr() + "/stream")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	<-started
+	// A stop that waited for the stream would run into this deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Stop(ctx))
+	require.NoError(t, ctx.Err())
 }

@@ -387,17 +387,44 @@ func (s *Service) logout(p Provider) http.HandlerFunc {
 		if !requireXHR(w, r) {
 			return
 		}
-		s.clearRefresh(w, p)
-		user, err := s.auth.EndSession(w, r)
-		if err != nil {
-			s.log.Error().Err(err).Msg("cannot remember a logged-out session; its cookie is cleared")
-			s.auth.Audit(r.Context(), r, auth.AuditRecord{EventID: auth.EventLogout, SeverityLevel: auth.SeverityMedium, Status: auth.StatusFailed,
-				Error: "the session could not be ended", Actor: auth.AuditActor{ActorID: user}, Meta: map[string]any{"provider": p.ID()}})
-			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusServiceUnavailable, "the session could not be ended; its cookie is cleared, try again"))
+		if err := s.signOut(w, r, []Provider{p}, p.ID()); err != nil {
+			httpserver.WriteError(w, r, err)
 			return
 		}
-		s.auth.Audit(r.Context(), r, auth.AuditRecord{EventID: auth.EventLogout, SeverityLevel: auth.SeverityLow, Status: auth.StatusSucceeded,
-			Actor: auth.AuditActor{ActorID: user}, Meta: map[string]any{"provider": p.ID()}})
 		w.WriteHeader(http.StatusOK)
 	}
+}
+
+// ProviderIDs returns the ids of the configured providers (oidc, github), in the order of
+// their modules: the sign-in routes under /api/auth/{id}/ exist for these.
+func (s *Service) ProviderIDs() []string {
+	out := make([]string, 0, len(s.providers))
+	for _, p := range s.providers {
+		out = append(out, p.ID())
+	}
+	return out
+}
+
+// SignOut ends the browser session of r whatever provider started it: the session ends (see
+// auth.Service.EndSession) and every provider's refresh cookie is cleared. The logout is
+// audited with via as its provider. An error is an [httpserver.Error] 503; the cookies are
+// cleared all the same.
+func (s *Service) SignOut(w http.ResponseWriter, r *http.Request, via string) error {
+	return s.signOut(w, r, s.providers, via)
+}
+
+func (s *Service) signOut(w http.ResponseWriter, r *http.Request, providers []Provider, via string) error {
+	for _, p := range providers {
+		s.clearRefresh(w, p)
+	}
+	user, err := s.auth.EndSession(w, r)
+	if err != nil {
+		s.log.Error().Err(err).Msg("cannot remember a logged-out session; its cookie is cleared")
+		s.auth.Audit(r.Context(), r, auth.AuditRecord{EventID: auth.EventLogout, SeverityLevel: auth.SeverityMedium, Status: auth.StatusFailed,
+			Error: "the session could not be ended", Actor: auth.AuditActor{ActorID: user}, Meta: map[string]any{"provider": via}})
+		return httpserver.Errorf(http.StatusServiceUnavailable, "the session could not be ended; its cookie is cleared, try again")
+	}
+	s.auth.Audit(r.Context(), r, auth.AuditRecord{EventID: auth.EventLogout, SeverityLevel: auth.SeverityLow, Status: auth.StatusSucceeded,
+		Actor: auth.AuditActor{ActorID: user}, Meta: map[string]any{"provider": via}})
+	return nil
 }

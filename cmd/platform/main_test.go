@@ -386,9 +386,9 @@ func TestAppGraph(t *testing.T) {
 	require.NoError(t, fx.ValidateApp(app(emptyTree(t), logging.Options{}), roots))
 }
 
-// TestRouteWalker starts the whole application and checks every registered route: 401
-// without credentials unless it is declared unauthenticated, and not 401 with a real admin
-// token issued by the auth module.
+// TestRouteWalker starts the whole application and checks every registered route: without
+// credentials, a page answers 303 to the sign-in page, any other route 401, unless it is
+// declared unauthenticated; with a real admin token issued by the auth module, neither.
 func TestRouteWalker(t *testing.T) {
 	t.Parallel()
 	tree, err := config.Load([]string{writeConfig(t, "backend:\n  listen:\n    port: 0\n  database:\n    connection: ':memory:'\nauth:\n  admins: [user:default/admin]\n")}, nil)
@@ -414,12 +414,19 @@ func TestRouteWalker(t *testing.T) {
 			}
 			url := "http://" + srv.Addr() + fillPattern(rt.Path) + "?seconds=1" // keeps /debug/pprof/profile short
 			without := request(t, method, url, "")
-			if rt.Auth == httpserver.Unauthenticated {
-				require.NotEqual(t, http.StatusUnauthorized, without, "%s is declared unauthenticated", rt.Pattern())
-			} else {
-				require.Equal(t, http.StatusUnauthorized, without, "%s must refuse requests without credentials", rt.Pattern())
+			switch {
+			case rt.Auth == httpserver.Unauthenticated:
+				require.NotEqual(t, http.StatusUnauthorized, without.StatusCode, "%s is declared unauthenticated", rt.Pattern())
+			case rt.Page:
+				require.Equal(t, http.StatusSeeOther, without.StatusCode, "page %s must send people without a session to sign in", rt.Pattern())
+				require.True(t, strings.HasPrefix(without.Header.Get("Location"), "/signin?next="), without.Header.Get("Location"))
+			default:
+				require.Equal(t, http.StatusUnauthorized, without.StatusCode, "%s must refuse requests without credentials", rt.Pattern())
 			}
-			require.NotEqual(t, http.StatusUnauthorized, request(t, method, url, token))
+			with := request(t, method, url, token)
+			require.NotEqual(t, http.StatusUnauthorized, with.StatusCode)
+			require.False(t, with.StatusCode == http.StatusSeeOther && strings.HasPrefix(with.Header.Get("Location"), "/signin"),
+				"%s sends an admin to sign in", rt.Pattern())
 		})
 	}
 }
@@ -443,7 +450,9 @@ func fillPattern(p string) string {
 	}
 }
 
-func request(t *testing.T, method, url, token string) int {
+// request sends one request without following redirects and returns the response, its
+// body closed.
+func request(t *testing.T, method, url, token string) *http.Response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -453,10 +462,11 @@ func request(t *testing.T, method, url, token string) int {
 	if token != "" {
 		authtest.Authorize(r, token)
 	}
-	resp, err := http.DefaultClient.Do(r)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(r)
 	require.NoError(t, err)
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp
 }
 
 // TestAuditVerifyCommand: `platform audit verify` passes on an intact log and names the
