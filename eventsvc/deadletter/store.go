@@ -38,7 +38,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Migrations create the dead-letter table.
+// Migrations create the dead-letter table and, in version 2, the index that finds an event's
+// dead letters (ByEvent).
 var Migrations = []database.Migration{{
 	Module:  "deadletter",
 	Version: 1,
@@ -72,6 +73,10 @@ var Migrations = []database.Migration{{
 	);
 	CREATE INDEX event_dead_letters_failed ON event_dead_letters (failed_at, id);
 	CREATE INDEX event_dead_letters_sub ON event_dead_letters (subscription_id, topic, failed_at);`,
+}, {
+	Module:  "deadletter",
+	Version: 2,
+	SQL:     `CREATE INDEX event_dead_letters_event ON event_dead_letters (event_id)`,
 }}
 
 // Record is a stored dead letter.
@@ -243,6 +248,42 @@ func decodeCursor(c string) (int64, string, error) {
 		return 0, "", ErrBadCursor
 	}
 	return n, id, nil
+}
+
+// Count returns how many dead letters are kept.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM event_dead_letters`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count dead letters: %w", err)
+	}
+	return n, nil
+}
+
+// maxByEvent bounds ByEvent: an event has a dead letter per subscription that gave up on it.
+const maxByEvent = 500
+
+// ByEvent returns the dead letters of the event with the id, newest first, at most 500: one
+// per subscription that gave up on it, of every topic the id was published on (a webhook's
+// event and its sub-topic event share the id; tell them apart by Topic).
+func (s *Store) ByEvent(ctx context.Context, eventID string) ([]Record, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM event_dead_letters WHERE event_id = $1
+		ORDER BY failed_at DESC, id DESC LIMIT $2`, eventID, maxByEvent)
+	if err != nil {
+		return nil, fmt.Errorf("dead letters of %s: %w", eventID, err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dead letters of %s: %w", eventID, err)
+	}
+	return out, nil
 }
 
 // Delete removes a dead letter; ErrNotFound when there is none.

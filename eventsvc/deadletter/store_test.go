@@ -94,3 +94,52 @@ func TestStoreContract(t *testing.T) {
 		})
 	})
 }
+
+// TestCountAndByEvent: Count counts every dead letter; ByEvent finds an event's dead letters,
+// of every subscription and topic, newest first.
+func TestCountAndByEvent(t *testing.T) {
+	t.Parallel()
+	databasetest.Each(t, deadletter.Migrations, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		s := deadletter.NewStore(db, deadletter.Config{Retention: 24 * time.Hour}, zerolog.Nop(), nil)
+		n, err := s.Count(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n)
+
+		base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+		for i, l := range []eventsvc.DeadLetter{
+			letter("sub-a", "github", 1, base),
+			letter("sub-b", "github", 2, base.Add(time.Minute)),
+			letter("sub-b", "github.push", 2, base.Add(2*time.Minute)), // the sub-topic event: same id
+			letter("sub-c", "github", 2, base.Add(3*time.Minute)),
+		} {
+			require.NoError(t, s.Add(ctx, l), i)
+		}
+		n, err = s.Count(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 4, n)
+
+		tests := []struct {
+			name    string
+			eventID string
+			want    []string // subscription/topic, newest first
+		}{
+			{"one", "ev-1", []string{"sub-a/github"}},
+			{"several subscriptions and topics", "ev-2", []string{"sub-c/github", "sub-b/github.push", "sub-b/github"}},
+			{"none", "ev-9", nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				rs, err := s.ByEvent(ctx, tt.eventID)
+				require.NoError(t, err)
+				var got []string
+				for _, r := range rs {
+					require.Equal(t, tt.eventID, r.Event.ID)
+					require.NotEmpty(t, r.ID)
+					got = append(got, r.Subscription+"/"+r.Topic)
+				}
+				require.Equal(t, tt.want, got)
+			})
+		}
+	})
+}

@@ -208,7 +208,10 @@ func (b *Bus) Close() error {
 }
 
 // Module contributes the SQL bus as the backend named "sql", and as the outbox
-// (eventsvc.OutboxFactory) of the other backends, and owns events.sql and the bus tables.
+// (eventsvc.OutboxFactory) of the other backends, and owns events.sql and the bus tables. It
+// also provides the event history (*History), whatever events.bus says: the bus tables are
+// migrated whenever the module is in the application, and the SQL bus and the outbox both
+// write them.
 var Module = fx.Module("eventsvc/sql",
 	config.Provide[Config]("events.sql"),
 	database.AsMigrations(Migrations...),
@@ -218,6 +221,7 @@ var Module = fx.Module("eventsvc/sql",
 		}}
 	})),
 	fx.Provide(outboxFactory),
+	fx.Provide(NewHistory),
 )
 
 type params struct {

@@ -16,4 +16,8 @@
 // events.sql.retention are purged on a schedule; a group that had not handled them is
 // reported (metric stagebus_events_sql_behind_retention_total and a warning), never skipped
 // silently.
+//
+// [History] reads the messages kept — the event history, written by the SQL bus and by the
+// outbox in front of Kafka — for the operator console: lists, a message with its payload, an
+// event id's messages, where each consumer group stands and how far behind it is.
 package sqlbus

@@ -32,3 +32,6 @@ func (b *Bus) CommitGroup(ctx context.Context, publishes ...GroupPublish) []erro
 	}
 	return out
 }
+
+// RelayGroup is the outbox relay's consumer group in bus_offsets.
+const RelayGroup = relayGroup

@@ -3,6 +3,7 @@ package sqlbus_test
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,42 @@ func TestPayloadsRoundTrip(t *testing.T) {
 			require.Equal(t, sqlite && len(tt.payload) > 0, ref, "%s: on SQLite the sub-topic copy refers to the event's payload", tt.name)
 			if !sqlite {
 				require.Equal(t, tt.wantCodec, codec, "%s: on PostgreSQL the sub-topic copy is stored the same way", tt.name)
+			}
+		}
+	})
+}
+
+// TestEqualPayloadsInARow: a batch of several messages with one payload — which SQLite
+// stores once and refers to from the next message, a reference that readers follow only once
+// — delivers every payload whole, compressed or not.
+func TestEqualPayloadsInARow(t *testing.T) {
+	dialects(t, func(t *testing.T, db *database.DB) {
+		b := startBus(t, db, testConfig())
+		topic := "same-" + watermill.NewShortUUID()
+		payloads := map[string][]byte{
+			"small":        []byte(`{}`),
+			"compressible": []byte(`{"commits":[` + strings.Repeat(`{"message":"fix the build"},`, 40) + `{}]}`),
+		}
+		var batch []eventsvc.Outgoing
+		for name, p := range payloads {
+			for i := range 5 {
+				batch = append(batch, eventsvc.Outgoing{Topic: topic, Message: message.NewMessage(fmt.Sprintf("%s-%d", name, i), p)})
+			}
+		}
+		require.NoError(t, b.PublishBatch(t.Context(), batch))
+		sub, err := b.Subscriber("reader")
+		require.NoError(t, err)
+		defer sub.Close()
+		ch, err := sub.Subscribe(t.Context(), topic)
+		require.NoError(t, err)
+		for range batch {
+			select {
+			case m := <-ch:
+				name, _, _ := strings.Cut(m.UUID, "-")
+				require.Equal(t, string(payloads[name]), string(m.Payload), m.UUID)
+				m.Ack()
+			case <-time.After(wait):
+				t.Fatal("not every message was delivered")
 			}
 		}
 	})

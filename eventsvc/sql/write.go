@@ -29,7 +29,8 @@ type row struct {
 	meta    string
 	// samePayload: the payload equals the previous row's of the same publish (an event and
 	// its sub-topic event); it is stored once, and this row refers to the previous one.
-	// SQLite only.
+	// Readers follow one reference, so a row that refers to another is never referred to:
+	// of three equal payloads in a row, the third is stored again. SQLite only.
 	samePayload bool
 }
 
@@ -80,11 +81,10 @@ func toRows(batch []eventsvc.Outgoing, sqlite bool) []row {
 		rows[i] = row{
 			topic: o.Topic, uuid: o.Message.UUID, payload: payload, stored: payload, meta: string(meta),
 			part:        partitionOf(o.Message.Metadata.Get(eventsvc.MetaKeyHeader), o.Message.UUID),
-			samePayload: sqlite && same,
+			samePayload: sqlite && same && !rows[i-1].samePayload,
 		}
 		switch {
-		case rows[i].samePayload:
-		case same:
+		case same: // stored as the previous row is (not written when it refers to that row)
 			rows[i].stored, rows[i].codec = rows[i-1].stored, rows[i-1].codec
 		case len(payload) >= compressFrom:
 			if c := compress(payload); c != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -84,7 +85,9 @@ type Checkpointer struct {
 	mismatches prometheus.Counter
 
 	mu   sync.Mutex
-	last *Checkpoint
+	last *Checkpoint // guarded by mu, held while a checkpoint is taken
+	// latest is last, for Last, which does not wait for a checkpoint being taken.
+	latest atomic.Pointer[Checkpoint]
 	// loop takes the checkpoints between Start and Stop.
 	loop *background.Loop
 }
@@ -131,6 +134,7 @@ func (c *Checkpointer) Take(ctx context.Context) (Checkpoint, error) {
 		}
 	}
 	c.last = &cp
+	c.latest.Store(&cp)
 	c.rows.Set(float64(cp.Rows))
 	c.taken.Set(float64(cp.Time.UnixMilli()) / 1000)
 	c.info.Reset()
@@ -146,6 +150,18 @@ func (c *Checkpointer) Take(ctx context.Context) (Checkpoint, error) {
 		}
 	}
 	return cp, nil
+}
+
+// Last returns the last checkpoint this process took (on its schedule or by Take), false
+// before the first. A checkpoint whose publication failed counts: it was taken, logged and
+// set in the metrics. Last does not wait for a checkpoint being taken; it is safe for
+// concurrent use.
+func (c *Checkpointer) Last() (Checkpoint, bool) {
+	cp := c.latest.Load()
+	if cp == nil {
+		return Checkpoint{}, false
+	}
+	return *cp, true
 }
 
 // compare says what is wrong when now does not extend prev ("" when it does).

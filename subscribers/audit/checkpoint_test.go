@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/database/databasetest"
+	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	"github.com/stagebus/stagebus/subscribers/audit"
 )
@@ -251,4 +253,45 @@ func (a app) do(method, path, token string) (int, map[string]any) {
 	var body map[string]any
 	require.NoError(a.t, json.Unmarshal(w.Body.Bytes(), &body), w.Body.String())
 	return w.Code, body
+}
+
+// refusing is a bus that refuses every publish.
+type refusing struct{}
+
+func (refusing) Publish(context.Context, eventsvc.Event) error { return errors.New("bus down") }
+
+// TestCheckpointerLast: Last is the last checkpoint this process took — none before the
+// first, the one Take returned after it, and one whose publication failed too.
+func TestCheckpointerLast(t *testing.T) {
+	t.Parallel()
+	databasetest.Each(t, audit.Migrations, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		tests := []struct {
+			name    string
+			bus     eventsvc.Publisher
+			wantErr bool
+		}{
+			{"published", &eventsvctest.Recorder{}, false},
+			{"not published", refusing{}, true},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c, err := audit.NewCheckpointer(db, tt.bus, zerolog.Nop(), time.Hour, nil)
+				require.NoError(t, err)
+				_, ok := c.Last()
+				require.False(t, ok, "no checkpoint yet")
+				appendN(t, db, 10*i+1, 10*i+2)
+				head, err := audit.Head(ctx, db)
+				require.NoError(t, err)
+				cp, err := c.Take(ctx)
+				require.Equal(t, tt.wantErr, err != nil, "%v", err)
+				last, ok := c.Last()
+				require.True(t, ok)
+				require.Equal(t, head.String(), last.String())
+				if err == nil {
+					require.Equal(t, cp, last)
+				}
+			})
+		}
+	})
 }
