@@ -7,8 +7,10 @@ FUZZTIME    ?= 10s
 .PHONY: test check vet lint unit e2e e2e-run run bench fuzz reliability reliability-short reliability-soak
 
 ## test: start the test services (PostgreSQL, Kafka), run vet, staticcheck and every test with
-## the services' URLs exported, then stop what was started (KEEP_SERVICES=1 keeps them).
+## the services' URLs exported, then stop what was started (KEEP_SERVICES=1 keeps them). The
+## console's browser tests need Chromium: installed (without Recommends) when missing.
 test:
+	ENSURE_NO_RECOMMENDS=1 ./scripts/ensure-commands chromium
 	./scripts/services run -- $(MAKE) --no-print-directory check
 
 ## check: vet, staticcheck and the tests against whatever services the environment names.

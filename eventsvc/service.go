@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,6 +165,19 @@ func (s *Service) Stop(ctx context.Context) error {
 		errs = append(errs, s.backend.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// Subscribers returns the ids of the declared subscriptions that receive topic, sorted: who
+// should handle an event of it (the operator console shows where each stands).
+func (s *Service) Subscribers(topic string) []string {
+	var out []string
+	for _, sub := range s.declared {
+		if slices.Contains(sub.Topics, topic) {
+			out = append(out, sub.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Publish puts e on the bus and returns once the backend holds it (see [Backend]). A

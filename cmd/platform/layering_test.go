@@ -35,3 +35,26 @@ func TestLayering(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleIsALeaf: the operator console reads the other modules through their Go APIs;
+// nothing but the composition root depends on it, so that it can be turned off or replaced.
+func TestConsoleIsALeaf(t *testing.T) {
+	t.Parallel()
+	const module = "github.com/stagebus/stagebus/"
+	out, err := exec.Command("go", "list", "-test", "-f", `{{.ImportPath}} {{join .Imports " "}}`, module+"...").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		// Test variants are named "p [p.test]", "p_test [p.test]" and "p.test".
+		pkg := strings.TrimSuffix(strings.TrimSuffix(fields[0], ".test"), "_test")
+		if pkg == module+"cmd/platform" || pkg == module+"console" || strings.HasPrefix(pkg, module+"console/") {
+			continue
+		}
+		for _, dep := range fields[1:] {
+			if strings.HasPrefix(dep, "[") {
+				continue
+			}
+			require.False(t, dep == module+"console" || strings.HasPrefix(dep, module+"console/"), "%s imports %s: only cmd/platform may depend on the console", pkg, dep)
+		}
+	}
+}

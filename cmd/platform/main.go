@@ -37,6 +37,9 @@ import (
 	"github.com/stagebus/stagebus/auth/signin"
 	"github.com/stagebus/stagebus/catalog"
 	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/console"
+	"github.com/stagebus/stagebus/console/eventspage"
+	"github.com/stagebus/stagebus/console/overviewpage"
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/deadletter"
@@ -195,6 +198,9 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		signin.Module,
 		oidc.Module,
 		githubsignin.Module,
+		console.Module,
+		overviewpage.Module,
+		eventspage.Module,
 		github.Module,
 		discovery.Module,
 		gitlab.Module,

@@ -28,6 +28,7 @@ import (
 	"github.com/stagebus/stagebus/auth"
 	"github.com/stagebus/stagebus/auth/authtest"
 	"github.com/stagebus/stagebus/config"
+	"github.com/stagebus/stagebus/console/consoletest"
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/logging"
@@ -49,6 +50,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	consoletest.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

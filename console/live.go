@@ -1,0 +1,231 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
+	"github.com/stagebus/stagebus/httpserver"
+)
+
+// Live is a channel of live updates that a section offers its pages. A page asks for
+// channels with data-live="name:arg,…" and console.js applies the updates.
+type Live struct {
+	// Name is the channel's name, before the colon.
+	Name string
+	// Admin restricts the channel to admins.
+	Admin bool
+	// Events turns new events of the history into updates (nil: the channel does not follow
+	// events). entries are in order and at most [liveBatch] per call.
+	Events func(ctx context.Context, v *View, arg string, entries []sqlbus.Entry) ([]Update, error)
+	// Every and Tick give periodic updates (Tick nil: none).
+	Every time.Duration
+	Tick  func(ctx context.Context, v *View, arg string) ([]Update, error)
+}
+
+// Update is one change console.js makes to the page.
+type Update struct {
+	Target   string `json:"target"`             // CSS selector of the element to change
+	Position string `json:"position,omitempty"` // "afterbegin" (default), "beforeend" or "replace"
+	HTML     string `json:"html"`               // server-rendered HTML
+	Show     string `json:"show,omitempty"`     // CSS selector of an element to unhide
+	Announce string `json:"announce,omitempty"` // said by screen readers (a polite live region)
+}
+
+// Tail is what the live stream reads new events from: the event history.
+type Tail interface {
+	Last(ctx context.Context) (int64, error)
+	After(ctx context.Context, after int64, limit int) ([]sqlbus.Entry, error)
+}
+
+const (
+	// liveBatch bounds the events read per poll; a stream further behind skips ahead.
+	liveBatch = 200
+	// livePoll is how often a stream looks for new events.
+	livePoll = time.Second
+	// livePing keeps proxies from closing an idle stream.
+	livePing = 15 * time.Second
+	// liveWriteTimeout drops a client that stops reading.
+	liveWriteTimeout = 10 * time.Second
+)
+
+// liveLimiter caps open streams: console.maxStreams in all, perUser for one person.
+type liveLimiter struct {
+	mu      sync.Mutex
+	max     int
+	perUser int
+	open    map[string]int
+	total   int
+}
+
+func (l *liveLimiter) acquire(user string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.total >= l.max || l.open[user] >= l.perUser {
+		return false
+	}
+	l.total++
+	l.open[user]++
+	return true
+}
+
+func (l *liveLimiter) release(user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.open[user]--; l.open[user] == 0 {
+		delete(l.open, user)
+	}
+}
+
+// liveRoute is GET /live?ch=…: server-sent events for the channels asked for. It answers a
+// refused request with a JSON 401 (EventSource cannot follow a redirect to sign in).
+func (c *Console) liveRoute() httpserver.Route {
+	return httpserver.Route{Method: http.MethodGet, Path: "/live", Auth: httpserver.RequireCredentials, Handler: securityHeaders(http.HandlerFunc(c.serveLive))}
+}
+
+type subscription struct {
+	live Live
+	arg  string
+}
+
+func (c *Console) serveLive(w http.ResponseWriter, r *http.Request) {
+	v := c.view(r, httpserver.PrincipalFromContext(r.Context()))
+	var subs []subscription
+	for _, ch := range strings.Split(r.URL.Query().Get("ch"), ",") {
+		name, arg, _ := strings.Cut(ch, ":")
+		l, ok := c.live[name]
+		switch {
+		case !ok:
+			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "ch: no live channel %q", name))
+			return
+		case l.Admin && !v.Admin:
+			httpserver.WriteError(w, r, &httpserver.Error{Status: http.StatusForbidden, Name: "NotAllowedError", Message: "channel " + name + " is for admins"})
+			return
+		}
+		subs = append(subs, subscription{live: l, arg: arg})
+	}
+	if !c.streams.acquire(v.Principal.Subject) {
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusServiceUnavailable, "too many live streams are open; close some console tabs"))
+		return
+	}
+	defer c.streams.release(v.Principal.Subject)
+	s := &stream{w: w, rc: http.NewResponseController(w), log: zerolog.Ctx(r.Context())}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if !s.send("retry: 3000\n\n") {
+		return
+	}
+	c.follow(r, v, s, subs)
+}
+
+// follow sends updates until the client leaves, the server stops or a write fails.
+func (c *Console) follow(r *http.Request, v *View, s *stream, subs []subscription) {
+	ctx := r.Context()
+	var last int64
+	var err error
+	if id, perr := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); perr == nil && id > 0 {
+		last = id // a reconnect resumes where it left off
+	} else if last, err = c.tail.Last(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("live: cannot read the event history")
+	}
+	followsEvents := false
+	ticks := map[int]time.Time{}
+	for i, sub := range subs {
+		followsEvents = followsEvents || sub.live.Events != nil
+		ticks[i] = time.Now().Add(sub.live.Every)
+	}
+	poll := time.NewTicker(livePoll)
+	defer poll.Stop()
+	lastSent := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-httpserver.Stopping(ctx):
+			return
+		case now := <-poll.C:
+			if followsEvents {
+				entries, err := c.tail.After(ctx, last, liveBatch)
+				if err != nil {
+					s.log.Warn().Err(err).Msg("live: cannot read the event history")
+				} else if len(entries) > 0 {
+					last = entries[len(entries)-1].Seq
+					for _, sub := range subs {
+						if sub.live.Events == nil {
+							continue
+						}
+						ups, err := sub.live.Events(ctx, v, sub.arg, entries)
+						if !s.updates(ups, err, last) {
+							return
+						}
+						lastSent = now
+					}
+				}
+			}
+			for i, sub := range subs {
+				if sub.live.Tick == nil || now.Before(ticks[i]) {
+					continue
+				}
+				ticks[i] = now.Add(sub.live.Every)
+				ups, err := sub.live.Tick(ctx, v, sub.arg)
+				if !s.updates(ups, err, last) {
+					return
+				}
+				lastSent = now
+			}
+			if now.Sub(lastSent) >= livePing {
+				if !s.send(": ping\n\n") {
+					return
+				}
+				lastSent = now
+			}
+		}
+	}
+}
+
+// stream writes server-sent events with a deadline per write.
+type stream struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	log *zerolog.Logger
+}
+
+// updates sends ups as "html" events carrying id last; an error from the channel is logged
+// and skipped. It reports false when the client is gone.
+func (s *stream) updates(ups []Update, err error, last int64) bool {
+	if err != nil {
+		s.log.Warn().Err(err).Msg("live: a channel failed to render its update")
+		return true
+	}
+	var b strings.Builder
+	for _, u := range ups {
+		data, err := json.Marshal(u)
+		if err != nil {
+			return true
+		}
+		fmt.Fprintf(&b, "id: %d\nevent: html\ndata: %s\n\n", last, data)
+	}
+	return b.Len() == 0 || s.send(b.String())
+}
+
+func (s *stream) send(text string) bool {
+	// The deadline replaces the server's write timeout, which would end any stream.
+	if err := s.rc.SetWriteDeadline(time.Now().Add(liveWriteTimeout)); err != nil {
+		return false
+	}
+	if _, err := s.w.Write([]byte(text)); err != nil {
+		return false
+	}
+	return s.rc.Flush() == nil
+}
