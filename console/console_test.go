@@ -3,41 +3,18 @@ package console_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"testing/fstest"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stagebus/stagebus/console"
 	"github.com/stagebus/stagebus/console/i18n"
+	"github.com/stagebus/stagebus/console/pagetest"
 	"github.com/stagebus/stagebus/httpserver"
-	"github.com/stagebus/stagebus/httpserver/httpservertest"
 )
-
-// fakeAuth is the auth module as the console sees it: alice is an admin, guest sign-in is
-// open when guest is set.
-type fakeAuth struct{ guest bool }
-
-func (fakeAuth) IsAdmin(p httpserver.Principal) bool { return p.Subject == "user:default/alice" }
-func (f fakeAuth) GuestAllowed() bool                { return f.guest }
-func (f fakeAuth) GuestSignIn(w http.ResponseWriter, _ *http.Request) error {
-	if !f.guest {
-		return httpserver.Errorf(http.StatusForbidden, "guest sign-in is only allowed in development")
-	}
-	http.SetCookie(w, &http.Cookie{Name: "backstage-auth", Value: "guest-token", Path: "/"})
-	return nil
-}
-
-type fakeSignIn struct{ providers []string }
-
-func (f fakeSignIn) ProviderIDs() []string { return f.providers }
-func (fakeSignIn) SignOut(w http.ResponseWriter, _ *http.Request, _ string) error {
-	http.SetCookie(w, &http.Cookie{Name: "backstage-auth", Path: "/", MaxAge: -1})
-	return nil
-}
 
 // section is a test section with one page and one admin page.
 func section(page string) console.Section {
@@ -67,44 +44,18 @@ func section(page string) console.Section {
 
 const thingsPage = `{{define "title"}}{{t "things.title"}}{{end}}{{define "content"}}<h1>{{t "things.title"}}</h1><p id="n">{{num .D}} · {{t "things.count" "Count" .D}}</p>{{end}}`
 
-// newServer serves a console with the test section behind a server whose user is alice
-// (admin) or bob.
+// newServer serves a console with the test section for user.
 func newServer(t *testing.T, user string, o console.Options) http.Handler {
 	t.Helper()
 	if o.Sections == nil {
 		o.Sections = []console.Section{section(thingsPage)}
 	}
-	if o.Auth == nil {
-		o.Auth = fakeAuth{guest: true}
-	}
-	if o.SignIn == nil {
-		o.SignIn = fakeSignIn{providers: []string{"oidc"}}
-	}
-	o.MaxStreams, o.Logger = 4, zerolog.Nop()
-	c, err := console.New(o)
-	require.NoError(t, err)
-	var authn httpserver.Authenticator = httpserver.DenyAll{}
-	if user != "" {
-		authn = httpservertest.User(user, user == "user:default/alice")
-	}
-	srv, err := httpserver.New(httpserver.Params{Listen: httpserver.Listen{Host: "127.0.0.1"}, Logger: zerolog.Nop(),
-		Registry: prometheus.NewRegistry(), Routes: c.Routes(), Authenticator: authn, Pages: c})
-	require.NoError(t, err)
-	return srv.Handler()
+	return pagetest.Serve(t, user, o)
 }
 
-func get(t *testing.T, h http.Handler, target string, authorize bool, header ...string) *httptest.ResponseRecorder {
+func get(t *testing.T, h http.Handler, target string, _ bool, header ...string) *httptest.ResponseRecorder {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodGet, target, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		r.Header.Set(header[i], header[i+1])
-	}
-	if authorize {
-		httpservertest.Authorize(r)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w
+	return pagetest.Get(t, h, target, header...)
 }
 
 // TestPagesAndLanguages: a page renders in the layout in the language asked for, with the
@@ -112,8 +63,8 @@ func get(t *testing.T, h http.Handler, target string, authorize bool, header ...
 // 403; the console's headers are on every page.
 func TestPagesAndLanguages(t *testing.T) {
 	t.Parallel()
-	alice := newServer(t, "user:default/alice", console.Options{})
-	bob := newServer(t, "user:default/bob", console.Options{})
+	alice := newServer(t, pagetest.Admin, console.Options{})
+	bob := newServer(t, pagetest.User, console.Options{})
 	nobody := newServer(t, "", console.Options{})
 	for _, tc := range []struct {
 		name     string
@@ -165,18 +116,12 @@ func TestPagesAndLanguages(t *testing.T) {
 // the public POSTs refuse other sites (login CSRF).
 func TestForms(t *testing.T) {
 	t.Parallel()
-	h := newServer(t, "user:default/alice", console.Options{})
-	closed := newServer(t, "user:default/alice", console.Options{Auth: fakeAuth{guest: false}})
+	h := newServer(t, pagetest.Admin, console.Options{})
+	closed := newServer(t, pagetest.Admin, console.Options{Auth: pagetest.Auth{Guest: false}})
 	post := func(h http.Handler, target, body string, header ...string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for i := 0; i+1 < len(header); i += 2 {
-			r.Header.Set(header[i], header[i+1])
-		}
-		httpservertest.Authorize(r)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
+		form, err := url.ParseQuery(body)
+		require.NoError(t, err)
+		return pagetest.Post(t, h, target, form, header...)
 	}
 	for _, tc := range []struct {
 		name     string
@@ -220,11 +165,11 @@ func TestStartUpChecks(t *testing.T) {
 		{"template syntax", `{{define "title"}}{{end}}{{define "content"}}{{if}}{{end}}`, "section things"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := console.New(console.Options{Sections: []console.Section{section(tc.page)}, Auth: fakeAuth{}, SignIn: fakeSignIn{}, MaxStreams: 1})
+			_, err := console.New(console.Options{Sections: []console.Section{section(tc.page)}, Auth: pagetest.Auth{}, SignIn: pagetest.SignIn{}, MaxStreams: 1})
 			require.ErrorContains(t, err, tc.problem)
 		})
 	}
-	_, err := console.New(console.Options{Sections: []console.Section{section(thingsPage), section(thingsPage)}, Auth: fakeAuth{}, SignIn: fakeSignIn{}, MaxStreams: 1})
+	_, err := console.New(console.Options{Sections: []console.Section{section(thingsPage), section(thingsPage)}, Auth: pagetest.Auth{}, SignIn: pagetest.SignIn{}, MaxStreams: 1})
 	require.ErrorContains(t, err, `two sections are named "things"`)
 }
 

@@ -117,7 +117,6 @@ func TestConsole(t *testing.T) {
 	consoletest.WaitText(t, ctx, "#who", "user:development/guest")
 
 	// A webhook appears at the top of the list while the page stays open.
-	t.Logf("hidden: %v", consoletest.Eval[bool](t, ctx, `document.hidden`))
 	marker := consoletest.Eval[bool](t, ctx, `(window.stagebusMarker = true)`)
 	require.True(t, marker)
 	delivery := "console-" + randomHex(t, 6)
@@ -135,6 +134,17 @@ func TestConsole(t *testing.T) {
 	waitReload(t, ctx, `#handling tr[data-subscription="`+flakyID+`"]`, "handled")
 	require.Contains(t, consoletest.Text(t, ctx, "#payload"), `"full_name": "acme/console"`)
 	consoletest.Screenshot(t, ctx, "event-en")
+
+	// Replay: asked in a dialog, then the copy, linked to the original, is listed.
+	consoletest.Click(t, ctx, "#replay")
+	consoletest.WaitVisible(t, ctx, "#replay-dialog")
+	consoletest.Click(t, ctx, "#replay-ok")
+	consoletest.WaitText(t, ctx, ".notice", "The event was replayed")
+	copyID := consoletest.Text(t, ctx, "#events-body tr:first-child a.event-id")
+	require.NotEqual(t, delivery, copyID)
+	consoletest.Click(t, ctx, "#events-body tr:first-child a.event-id")
+	consoletest.WaitText(t, ctx, "#replayed-from", delivery)
+	waitReload(t, ctx, `#handling tr[data-subscription="`+flakyID+`"]`, "handled")
 
 	// The overview, then the same in German: labels and dates.
 	consoletest.Navigate(t, ctx, a.url+"/")

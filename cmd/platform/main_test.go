@@ -427,8 +427,10 @@ func TestRouteWalker(t *testing.T) {
 			}
 			with := request(t, method, url, token)
 			require.NotEqual(t, http.StatusUnauthorized, with.StatusCode)
-			require.False(t, with.StatusCode == http.StatusSeeOther && strings.HasPrefix(with.Header.Get("Location"), "/signin"),
-				"%s sends an admin to sign in", rt.Pattern())
+			if method == http.MethodGet {
+				require.False(t, with.StatusCode == http.StatusSeeOther && strings.HasPrefix(with.Header.Get("Location"), "/signin"),
+					"%s sends an admin to sign in", rt.Pattern())
+			}
 		})
 	}
 }

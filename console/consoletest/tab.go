@@ -40,8 +40,8 @@ type TabOptions struct {
 
 // Tab opens a new tab of the Browser for t, set up as opts says, and returns its chromedp
 // context, which ends after TabTimeout. Run every action of the tab on this context or on
-// contexts derived from it, from one goroutine at a time; tabs of parallel tests are
-// independent.
+// contexts derived from it, from one goroutine at a time; tabs are independent, each in a
+// browser context of its own (no cookie or storage shared with other tabs).
 //
 // When t ends, the tab fails t (with Errorf) if it recorded a console error that
 // opts.AllowErrors does not allow, and closes. Tab skips or fails t as Browser does when
@@ -53,7 +53,9 @@ func Tab(t testing.TB, opts TabOptions) context.Context {
 		opts.Timezone = DefaultTimezone
 	}
 	rec := &recorder{}
-	tabCtx, cancelTab := chromedp.NewContext(parent, chromedp.WithListener(rec.listen))
+	// A browser context of its own, like a fresh profile: cookies are per host, not per port,
+	// so tabs sharing one would see each other's sessions and language on 127.0.0.1.
+	tabCtx, cancelTab := chromedp.NewContext(parent, chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
 	// The first action on ctx opens the tab and binds its life to ctx: the tab closes when
 	// the deadline passes, as it should.
 	ctx, cancelTimeout := context.WithTimeout(tabCtx, TabTimeout)

@@ -1,6 +1,7 @@
 package eventspage
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -209,21 +210,15 @@ func showPayload(b []byte) (text string, isJSON, binary, truncated bool) {
 		b, truncated = b[:payloadShown], true
 	}
 	if !truncated && json.Valid(b) {
-		var out []byte
-		if indented, err := indent(b); err == nil {
-			out = indented
+		var out bytes.Buffer
+		if err := json.Indent(&out, b, "", "  "); err == nil {
+			return out.String(), true, false, false
 		}
-		return string(out), true, false, false
 	}
 	if utf8.Valid(b) {
 		return string(b), false, false, truncated
 	}
 	return fmt.Sprintf("% x", b), false, true, truncated
-}
-
-func indent(b []byte) ([]byte, error) {
-	var v json.RawMessage = b
-	return json.MarshalIndent(v, "", "  ")
 }
 
 // replay publishes a copy of the event with a new id, linked to the original: every

@@ -37,9 +37,13 @@ type series struct {
 	Key    bool    // Label is a message id
 	Class  string  // s1…s8: colour and dash
 	Points string  // polyline points
+	Dots   []dot   // the same points, drawn as dots so that a lone one shows
 	Total  float64 // events in the window
 	Last   float64 // the latest rate, per minute
 }
+
+// dot is one point of a series, in SVG user units.
+type dot struct{ X, Y float64 }
 
 // lineOf is one series' rates and name.
 type lineOf struct {
@@ -70,6 +74,7 @@ func newChart(id, title string, now time.Time, lines []lineOf) chart {
 			x := float64(c.Left) + float64(c.Right-c.Left)*p.at.Sub(start).Seconds()/window.Seconds()
 			y := float64(c.Bottom) - float64(c.Bottom-c.Top)*p.rate/c.YMax
 			fmt.Fprintf(&b, "%.1f,%.1f ", x, y)
+			s.Dots = append(s.Dots, dot{X: math.Round(x*10) / 10, Y: math.Round(y*10) / 10})
 			s.Last = p.rate
 		}
 		s.Points = strings.TrimSpace(b.String())
