@@ -111,6 +111,7 @@ func TestConsole(t *testing.T) {
 	require.Equal(t, a.url+"/signin?next=%2Fevents", consoletest.Location(t, ctx))
 	consoletest.WaitText(t, ctx, "h1", "Sign in to Stagebus")
 	consoletest.Screenshot(t, ctx, "signin-en")
+	consoletest.CheckAccessibility(t, ctx)
 	consoletest.Click(t, ctx, "#signin-guest")
 	consoletest.WaitText(t, ctx, "main h1", "Events")
 	require.Equal(t, a.url+"/events", consoletest.Location(t, ctx))
@@ -125,6 +126,7 @@ func TestConsole(t *testing.T) {
 	consoletest.WaitText(t, ctx, "[data-live-status]", "new event")
 	require.True(t, consoletest.Eval[bool](t, ctx, `window.stagebusMarker === true`), "the page was reloaded")
 	consoletest.Screenshot(t, ctx, "events-en")
+	consoletest.CheckAccessibility(t, ctx)
 
 	// The github.push event: the flaky subscription handled it.
 	consoletest.Click(t, ctx, `#events-body tr:first-child a.event-id`)
@@ -134,6 +136,7 @@ func TestConsole(t *testing.T) {
 	waitReload(t, ctx, `#handling tr[data-subscription="`+flakyID+`"]`, "handled")
 	require.Contains(t, consoletest.Text(t, ctx, "#payload"), `"full_name": "acme/console"`)
 	consoletest.Screenshot(t, ctx, "event-en")
+	consoletest.CheckAccessibility(t, ctx)
 
 	// Replay: asked in a dialog, then the copy, linked to the original, is listed.
 	consoletest.Click(t, ctx, "#replay")
@@ -151,10 +154,23 @@ func TestConsole(t *testing.T) {
 	consoletest.WaitText(t, ctx, "#health", "ready")
 	consoletest.WaitText(t, ctx, "#bus-name", "sql")
 	consoletest.Screenshot(t, ctx, "overview-en")
+	consoletest.CheckAccessibility(t, ctx)
+
+	// The keyboard: the first Tab reaches the skip link, drawn with a visible focus ring;
+	// Enter moves the focus to the page's content; the navigation follows the header.
+	consoletest.Press(t, ctx, "\t")
+	require.Equal(t, "skip", consoletest.Eval[string](t, ctx, `document.activeElement.className`))
+	require.Equal(t, "solid", consoletest.Eval[string](t, ctx, `getComputedStyle(document.activeElement).outlineStyle`), "a visible focus ring")
+	consoletest.Press(t, ctx, "\r")
+	consoletest.WaitText(t, ctx, "main:focus h1", "Overview")
+	consoletest.Navigate(t, ctx, a.url+"/")
+	consoletest.Press(t, ctx, "\t\t\t") // the skip link, the brand, the navigation
+	require.Equal(t, "Overview", consoletest.Eval[string](t, ctx, `document.activeElement.textContent`), "Tab goes on to the navigation")
 	consoletest.Click(t, ctx, `form.lang button[value="de"]`)
 	consoletest.WaitText(t, ctx, "main h1", "Übersicht")
 	require.Equal(t, "de", consoletest.Attr(t, ctx, "html", "lang"))
 	consoletest.Screenshot(t, ctx, "overview-de")
+	consoletest.CheckAccessibility(t, ctx)
 	consoletest.Navigate(t, ctx, a.url+"/events?topic=github.push")
 	consoletest.WaitText(t, ctx, "caption", "Die neuesten Events von github.push")
 	// Dates in German, in the browser's time zone (Europe/Berlin).

@@ -200,3 +200,12 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s) // a string always marshals
 	return string(b)
 }
+
+// Press types keys into whatever has the focus, as a user would: "\t" is Tab, "\r" Enter
+// (see chromedp's kb package for the others).
+func Press(t testing.TB, ctx context.Context, keys string) {
+	t.Helper()
+	if err := do(ctx, chromedp.KeyEvent(keys)); err != nil {
+		fail(t, ctx, "Press(%q): %v", keys, err)
+	}
+}
