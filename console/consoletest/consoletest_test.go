@@ -43,7 +43,7 @@ const csp = "default-src 'none'; script-src 'self'"
 
 // server serves the self-test's site: / with /app.js, which writes into #out; /submit, the
 // form's target; /inline, whose inline script the CSP blocks; /boom with /boom.js, which
-// throws.
+// throws; /cookie, which shows the cookie "tab" and sets it to the query's set.
 func server(t *testing.T) *httptest.Server {
 	t.Helper()
 	render := func(w http.ResponseWriter, r *http.Request, heading string, inline bool, scripts ...string) {
@@ -72,6 +72,16 @@ func server(t *testing.T) *httptest.Server {
 	mux.HandleFunc("GET /inline", func(w http.ResponseWriter, r *http.Request) { render(w, r, "Inline", true) })
 	mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) { render(w, r, "Boom", false, "/boom.js") })
 	mux.HandleFunc("GET /boom.js", js(`throw new Error("boom from boom.js");`))
+	mux.HandleFunc("GET /cookie", func(w http.ResponseWriter, r *http.Request) {
+		if v := r.FormValue("set"); v != "" {
+			http.SetCookie(w, &http.Cookie{Name: "tab", Value: v, Path: "/"})
+		}
+		heading := "no cookie"
+		if c, err := r.Cookie("tab"); err == nil {
+			heading = "cookie " + c.Value
+		}
+		render(w, r, heading, false)
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -177,4 +187,18 @@ func (f *fakeT) cleanUp() {
 		f.cleanups = f.cleanups[:len(f.cleanups)-1]
 		fn()
 	}
+}
+
+// TestTabsKeepCookiesApart: a cookie one tab gets is not sent by another, as the browser
+// would for two servers on the same host (cookies ignore the port).
+func TestTabsKeepCookiesApart(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	one := consoletest.Tab(t, consoletest.TabOptions{})
+	two := consoletest.Tab(t, consoletest.TabOptions{})
+	consoletest.Navigate(t, one, srv.URL+"/cookie?set=one")
+	consoletest.Navigate(t, one, srv.URL+"/cookie")
+	require.Equal(t, "cookie one", consoletest.Text(t, one, "h1"))
+	consoletest.Navigate(t, two, srv.URL+"/cookie")
+	require.Equal(t, "no cookie", consoletest.Text(t, two, "h1"))
 }

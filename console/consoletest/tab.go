@@ -40,8 +40,9 @@ type TabOptions struct {
 
 // Tab opens a new tab of the Browser for t, set up as opts says, and returns its chromedp
 // context, which ends after TabTimeout. Run every action of the tab on this context or on
-// contexts derived from it, from one goroutine at a time; tabs are independent, each in a
-// browser context of its own (no cookie or storage shared with other tabs).
+// contexts derived from it, from one goroutine at a time; tabs of parallel tests are
+// independent: each has a browser context of its own (an incognito profile), so no cookie,
+// storage or cache of one reaches another.
 //
 // When t ends, the tab fails t (with Errorf) if it recorded a console error that
 // opts.AllowErrors does not allow, and closes. Tab skips or fails t as Browser does when
@@ -53,8 +54,8 @@ func Tab(t testing.TB, opts TabOptions) context.Context {
 		opts.Timezone = DefaultTimezone
 	}
 	rec := &recorder{}
-	// A browser context of its own, like a fresh profile: cookies are per host, not per port,
-	// so tabs sharing one would see each other's sessions and language on 127.0.0.1.
+	// A browser context of its own: cookies are not kept apart by port, so parallel tests'
+	// servers on 127.0.0.1 would otherwise share (and overwrite) sessions and languages.
 	tabCtx, cancelTab := chromedp.NewContext(parent, chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
 	// The first action on ctx opens the tab and binds its life to ctx: the tab closes when
 	// the deadline passes, as it should.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/config/configtest"
 	"github.com/stagebus/stagebus/database"
+	"github.com/stagebus/stagebus/database/databasetest"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/deadletter"
 	"github.com/stagebus/stagebus/eventsvc/memory"
@@ -156,4 +158,62 @@ events:
 	require.Equal(t, http.StatusBadRequest, code)
 	code, _ = a.do(http.MethodPost, "/api/events/dead-letters/nope/replay", true)
 	require.Equal(t, http.StatusNotFound, code)
+}
+
+// held is a Redeliverer that holds each replay until release, or refuses subscriptions
+// that do not run.
+type held struct {
+	running string
+	done    chan func(error)
+}
+
+func (h *held) Redeliver(subscription string, _ eventsvc.Event, done func(error)) error {
+	if subscription != h.running {
+		return fmt.Errorf("%w: %s", eventsvc.ErrNotRunning, subscription)
+	}
+	h.done <- done
+	return nil
+}
+
+// TestReplayInProcess: Replay, as the console calls it, returns typed errors; one replay of
+// a record at a time; the record goes once the event was handled, and stays when the
+// subscription stopped first.
+func TestReplayInProcess(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := deadletter.NewStore(databasetest.SQLite(t, deadletter.Migrations), deadletter.Config{Retention: time.Hour}, zerolog.Nop(), nil)
+	h := &held{running: "sub-a", done: make(chan func(error), 1)}
+	a := deadletter.NewAPI(store, h)
+	add := func(sub string) string {
+		require.NoError(t, store.Add(ctx, letter(sub, "github", 1, time.Now())))
+		page, err := store.List(ctx, deadletter.Filter{Subscription: sub, Limit: 1})
+		require.NoError(t, err)
+		return page.Items[0].ID
+	}
+	id := add("sub-a")
+
+	_, err := a.Replay(ctx, "nope")
+	require.ErrorIs(t, err, deadletter.ErrNotFound)
+	rec, err := a.Replay(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "sub-a", rec.Subscription)
+	_, err = a.Replay(ctx, id)
+	require.ErrorIs(t, err, deadletter.ErrReplaying, "one replay of a record at a time")
+
+	// The subscription stopped first: the record stays, and may be replayed again.
+	(<-h.done)(errors.New("stopped"))
+	_, err = store.Get(ctx, id)
+	require.NoError(t, err)
+	_, err = a.Replay(ctx, id)
+	require.NoError(t, err)
+	(<-h.done)(nil)
+	_, err = store.Get(ctx, id)
+	require.ErrorIs(t, err, deadletter.ErrNotFound, "handled: the record is gone")
+
+	other := add("sub-b")
+	rec, err = a.Replay(ctx, other)
+	require.ErrorIs(t, err, eventsvc.ErrNotRunning)
+	require.Equal(t, "sub-b", rec.Subscription)
+	_, err = a.Replay(ctx, other)
+	require.ErrorIs(t, err, eventsvc.ErrNotRunning, "a refused replay does not hold the record")
 }

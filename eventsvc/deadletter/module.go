@@ -21,8 +21,9 @@ type storeParams struct {
 	Registerer prometheus.Registerer `optional:"true"`
 }
 
-// Module provides the Store (as eventsvc.DeadLetterStore), its migration, its purge
-// schedule and its routes.
+// Module provides the Store (also as eventsvc.DeadLetterStore), its migration, its purge
+// schedule, and the API (one per app, so that its routes and the console replay a record
+// one at a time) with its routes.
 var Module = fx.Module("eventsvc/deadletter",
 	config.Provide[Config]("events.deadLetters"),
 	database.AsMigrations(Migrations...),
@@ -33,8 +34,7 @@ var Module = fx.Module("eventsvc/deadletter",
 			return s
 		},
 		func(s *Store) eventsvc.DeadLetterStore { return s },
-		httpserver.AsRoutes(func(s *Store, svc *eventsvc.Service) []httpserver.Route {
-			return NewAPI(s, svc).Routes()
-		}),
+		func(s *Store, svc *eventsvc.Service) *API { return NewAPI(s, svc) },
+		httpserver.AsRoutes(func(a *API) []httpserver.Route { return a.Routes() }),
 	),
 )

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -21,7 +22,8 @@ type Redeliverer interface {
 	Redeliver(subscription string, e eventsvc.Event, done func(error)) error
 }
 
-// API serves the dead-letter routes.
+// API serves the dead-letter routes and replays dead letters for them and for the operator
+// console (Replay). It is safe for concurrent use.
 type API struct {
 	store     *Store
 	redeliver Redeliverer
@@ -29,7 +31,7 @@ type API struct {
 	replaying map[string]bool
 }
 
-// NewAPI returns the routes' handlers.
+// NewAPI returns the API of the store's dead letters, replayed through r.
 func NewAPI(store *Store, r Redeliverer) *API {
 	return &API{store: store, redeliver: r, replaying: map[string]bool{}}
 }
@@ -122,24 +124,30 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// replay hands the event to its subscription again and answers 202 at once; the record is
-// removed when the event was handled or dead-lettered anew, and kept when the subscription
-// stopped first.
-func (a *API) replay(w http.ResponseWriter, r *http.Request) {
-	rec, ok := a.lookup(w, r)
-	if !ok {
-		return
+// ErrReplaying means a replay of the dead letter is under way in this process.
+var ErrReplaying = errors.New("dead letter is being replayed")
+
+// Replay hands the event of the dead letter id to its subscription again and returns at
+// once: the record is removed when the event was handled or dead-lettered anew, and kept
+// when the subscription stopped first. It returns the record whenever it was found. The
+// errors are ErrNotFound, ErrReplaying (one replay of a record at a time), an error that
+// wraps eventsvc.ErrNotRunning (the subscription does not run in this process: replay it
+// where it runs), or the store's. The HTTP route and the console share one API, and so the
+// one-at-a-time rule.
+func (a *API) Replay(ctx context.Context, id string) (Record, error) {
+	rec, err := a.store.Get(ctx, id)
+	if err != nil {
+		return Record{}, err
 	}
 	a.mu.Lock()
 	if a.replaying[rec.ID] {
 		a.mu.Unlock()
-		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusConflict, "dead letter %s is being replayed", rec.ID))
-		return
+		return rec, fmt.Errorf("%w: %s", ErrReplaying, rec.ID)
 	}
 	a.replaying[rec.ID] = true
 	a.mu.Unlock()
-	log := zerolog.Ctx(r.Context()).With().Str("dead_letter", rec.ID).Str("subscription", rec.Subscription).Logger()
-	err := a.redeliver.Redeliver(rec.Subscription, rec.Event, func(err error) {
+	log := zerolog.Ctx(ctx).With().Str("dead_letter", rec.ID).Str("subscription", rec.Subscription).Logger()
+	err = a.redeliver.Redeliver(rec.Subscription, rec.Event, func(err error) {
 		defer a.done(rec.ID)
 		if err != nil {
 			log.Warn().Err(err).Msg("dead-letter replay interrupted; the record is kept")
@@ -153,14 +161,27 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		a.done(rec.ID)
-		if errors.Is(err, eventsvc.ErrNotRunning) {
-			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusConflict, "subscription %s does not run in this instance; replay it where it runs", rec.Subscription))
-			return
-		}
-		httpserver.WriteError(w, r, err)
-		return
+		return rec, fmt.Errorf("replay dead letter %s: %w", rec.ID, err)
 	}
-	httpserver.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "replaying", "id": rec.ID})
+	return rec, nil
+}
+
+// replay answers 202 once the event was handed to its subscription (see Replay).
+func (a *API) replay(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rec, err := a.Replay(r.Context(), id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusNotFound, "no dead letter with id %s", id))
+	case errors.Is(err, ErrReplaying):
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusConflict, "dead letter %s is being replayed", rec.ID))
+	case errors.Is(err, eventsvc.ErrNotRunning):
+		httpserver.WriteError(w, r, httpserver.Errorf(http.StatusConflict, "subscription %s does not run in this instance; replay it where it runs", rec.Subscription))
+	case err != nil:
+		httpserver.WriteError(w, r, err)
+	default:
+		httpserver.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "replaying", "id": rec.ID})
+	}
 }
 
 func (a *API) done(id string) {
