@@ -11,38 +11,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stagebus/stagebus/auth"
 	"github.com/stagebus/stagebus/console"
 	"github.com/stagebus/stagebus/console/i18n"
+	"github.com/stagebus/stagebus/console/pagetest"
 	"github.com/stagebus/stagebus/database/databasetest"
 	"github.com/stagebus/stagebus/eventsvc"
 	"github.com/stagebus/stagebus/eventsvc/deadletter"
-	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/httpserver/httpservertest"
 )
 
 const (
-	alice = "user:default/alice" // an admin
-	bob   = "user:default/bob"
+	alice = pagetest.Admin
+	bob   = pagetest.User
 )
-
-// fakeAuth is the auth module as the console sees it: alice is an admin.
-type fakeAuth struct{}
-
-func (fakeAuth) IsAdmin(p httpserver.Principal) bool { return p.Subject == alice }
-func (fakeAuth) GuestAllowed() bool                  { return false }
-func (fakeAuth) GuestSignIn(http.ResponseWriter, *http.Request) error {
-	return httpserver.Errorf(http.StatusForbidden, "no guests")
-}
-
-type fakeSignIn struct{}
-
-func (fakeSignIn) ProviderIDs() []string                                    { return nil }
-func (fakeSignIn) SignOut(http.ResponseWriter, *http.Request, string) error { return nil }
 
 // audits records the audit events.
 type audits struct {
@@ -120,15 +105,8 @@ func newFixture(t *testing.T) *fixture {
 	add("sub-b", "github.pull_request", "ev-binary", "short", []byte{0xff, 0x00, 0x01}, failedAt.Add(time.Second))
 	add("sub-a", "github.push", "ev-json", "catalog unreachable: "+strings.Repeat("x", 200)+"\nsecond line <b>", []byte(`{"ref":"refs/heads/main","n":1}`), failedAt.Add(2*time.Second))
 	s := section(f.store, deadletter.NewAPI(f.store, f.bus), f.audits)
-	c, err := console.New(console.Options{Sections: []console.Section{s}, Auth: fakeAuth{}, SignIn: fakeSignIn{}, MaxStreams: 4, Logger: zerolog.Nop()})
-	require.NoError(t, err)
-	serve := func(user string) http.Handler {
-		srv, err := httpserver.New(httpserver.Params{Listen: httpserver.Listen{Host: "127.0.0.1"}, Logger: zerolog.Nop(),
-			Registry: prometheus.NewRegistry(), Routes: c.Routes(), Authenticator: httpservertest.User(user, user == alice), Pages: c})
-		require.NoError(t, err)
-		return srv.Handler()
-	}
-	f.alice, f.bob = serve(alice), serve(bob)
+	o := console.Options{Sections: []console.Section{s}}
+	f.alice, f.bob = pagetest.Serve(t, alice, o), pagetest.Serve(t, bob, o)
 	return f
 }
 
