@@ -43,7 +43,7 @@ const csp = "default-src 'none'; script-src 'self'"
 
 // server serves the self-test's site: / with /app.js, which writes into #out; /submit, the
 // form's target; /inline, whose inline script the CSP blocks; /boom with /boom.js, which
-// throws.
+// throws; /cookie shows the cookie "c" and sets it to ?set= when given.
 func server(t *testing.T) *httptest.Server {
 	t.Helper()
 	render := func(w http.ResponseWriter, r *http.Request, heading string, inline bool, scripts ...string) {
@@ -72,6 +72,16 @@ func server(t *testing.T) *httptest.Server {
 	mux.HandleFunc("GET /inline", func(w http.ResponseWriter, r *http.Request) { render(w, r, "Inline", true) })
 	mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) { render(w, r, "Boom", false, "/boom.js") })
 	mux.HandleFunc("GET /boom.js", js(`throw new Error("boom from boom.js");`))
+	mux.HandleFunc("GET /cookie", func(w http.ResponseWriter, r *http.Request) {
+		if v := r.FormValue("set"); v != "" {
+			http.SetCookie(w, &http.Cookie{Name: "c", Value: v, Path: "/"})
+		}
+		var got string
+		if c, err := r.Cookie("c"); err == nil {
+			got = c.Value
+		}
+		render(w, r, "Cookie: "+got, false)
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -113,6 +123,20 @@ func TestTab(t *testing.T) {
 	require.Equal(t, 1280, img.Bounds().Dx())
 
 	require.Empty(t, consoletest.Errors(ctx))
+}
+
+// TestTabsKeepTheirCookies: each tab has its own cookies, so that parallel tests of servers
+// on one host (cookies ignore the port) do not sign each other in or out.
+func TestTabsKeepTheirCookies(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	first := consoletest.Tab(t, consoletest.TabOptions{})
+	second := consoletest.Tab(t, consoletest.TabOptions{})
+	consoletest.Navigate(t, first, srv.URL+"/cookie?set=first")
+	consoletest.Navigate(t, first, srv.URL+"/cookie")
+	require.Equal(t, "Cookie: first", consoletest.Text(t, first, "h1"))
+	consoletest.Navigate(t, second, srv.URL+"/cookie")
+	require.Equal(t, "Cookie:", strings.TrimSpace(consoletest.Text(t, second, "h1")))
 }
 
 func TestTabConsoleErrors(t *testing.T) {

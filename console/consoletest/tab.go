@@ -53,7 +53,10 @@ func Tab(t testing.TB, opts TabOptions) context.Context {
 		opts.Timezone = DefaultTimezone
 	}
 	rec := &recorder{}
-	tabCtx, cancelTab := chromedp.NewContext(parent, chromedp.WithListener(rec.listen))
+	// Each tab gets a browser context of its own (cookies, storage, cache), disposed of with
+	// the tab: cookies ignore the port, so tabs sharing the browser's would sign each other's
+	// servers on 127.0.0.1 in and out and switch each other's language.
+	tabCtx, cancelTab := chromedp.NewContext(parent, chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
 	// The first action on ctx opens the tab and binds its life to ctx: the tab closes when
 	// the deadline passes, as it should.
 	ctx, cancelTimeout := context.WithTimeout(tabCtx, TabTimeout)
