@@ -4,7 +4,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST      := $(GO) test -race -count=1 -timeout 20m
 FUZZTIME    ?= 10s
 
-.PHONY: test check vet lint unit e2e e2e-run run bench fuzz reliability reliability-short reliability-soak
+.PHONY: test check vet lint unit e2e e2e-run run bench fuzz reliability reliability-short reliability-soak console-screenshots
 
 ## test: start the test services (PostgreSQL, Kafka), run vet, staticcheck and every test with
 ## the services' URLs exported, then stop what was started (KEEP_SERVICES=1 keeps them). The
@@ -64,6 +64,17 @@ bench:
 	./scripts/services run -- $(GO) test -run '^$$' -bench 'Publish$$|EndToEnd|PublishLatency' -benchtime 1x -count 3 ./eventsvc/kafka/
 	./scripts/services run -- $(GO) test -run '^$$' -bench Latency -benchtime 3x -count 3 ./eventsvc/sql/
 	./scripts/services run -- $(GO) test -run '^$$' -bench ThroughputPostgres -benchtime 1x -count 3 ./eventsvc/sql/
+
+## console-screenshots: run the console's browser tests (they save every page under
+## test-output/console) and copy the pages docs/console.md shows into docs/console/.
+CONSOLE_SHOTS := signin-en overview-en overview-de events-en events-de event-en dead-letters-en dead-letters-de dead-letter-en \
+	catalog-en entity-en entity-de audit-en audit-de signin-oidc-en
+
+console-screenshots:
+	ENSURE_NO_RECOMMENDS=1 ./scripts/ensure-commands chromium
+	$(GO) test -count=1 -run '^TestConsole' ./cmd/platform/
+	mkdir -p docs/console
+	for s in $(CONSOLE_SHOTS); do cp test-output/console/$$s.png docs/console/; done
 
 ## run: Stagebus on the embedded defaults (same as go run ./cmd/platform).
 run:

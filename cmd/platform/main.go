@@ -38,6 +38,7 @@ import (
 	"github.com/stagebus/stagebus/catalog"
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/console"
+	"github.com/stagebus/stagebus/console/auditpage"
 	"github.com/stagebus/stagebus/console/deadletterspage"
 	"github.com/stagebus/stagebus/console/eventspage"
 	"github.com/stagebus/stagebus/console/overviewpage"
@@ -202,6 +203,7 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		console.Module,
 		overviewpage.Module,
 		eventspage.Module,
+		auditpage.Module,
 		deadletterspage.Module,
 		github.Module,
 		discovery.Module,

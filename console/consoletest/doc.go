@@ -15,7 +15,9 @@
 //
 // One Chromium (the Debian package chromium, found on PATH) serves the whole test binary.
 // Browser starts it on first use and keeps it until the process exits; tabs of parallel
-// tests share it safely, one tab per test. On Linux the kernel kills the browser when the
+// tests share it safely, one tab per test, each tab in a browser context of its own: cookies
+// and storage are the tab's, so tests of servers on 127.0.0.1 (cookies ignore the port) do not
+// see each other's sessions or language. On Linux the kernel kills the browser when the
 // test process exits (chromedp starts it with Pdeathsig), so nothing has to stop it; the
 // temporary profile directory in $TMPDIR is left behind then. A package that wants it gone
 // calls Close from TestMain:
