@@ -16,5 +16,6 @@
 // "content", and may define fragments that [View.RenderFragment] renders alone. Functions
 // available in templates: t (a message: t "id" "Name" value …), num, datetime and date (for
 // the page's language), iso (RFC 3339 for <time datetime>), asset (the hashed path of an
-// asset), and path (escapes one path segment).
+// asset), and path (escapes one path segment; values in a URL's query need nothing, as
+// html/template escapes them there).
 package console

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"text/template/parse"
 	"time"
@@ -42,9 +41,6 @@ func funcs(loc *i18n.Localizer, a *assets) template.FuncMap {
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"asset":    a.path,
 		"path":     url.PathEscape,
-		"query":    url.QueryEscape,
-		"itoa":     func(i int64) string { return strconv.FormatInt(i, 10) },
-		"add":      func(a, b int) int { return a + b },
 	}
 }
 

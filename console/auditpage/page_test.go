@@ -13,39 +13,26 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stagebus/stagebus/auth"
 	"github.com/stagebus/stagebus/console"
 	"github.com/stagebus/stagebus/console/i18n"
+	"github.com/stagebus/stagebus/console/pagetest"
 	"github.com/stagebus/stagebus/database"
 	"github.com/stagebus/stagebus/database/databasetest"
 	"github.com/stagebus/stagebus/eventsvc"
 	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
-	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/httpserver/httpservertest"
 	"github.com/stagebus/stagebus/subscribers/audit"
 )
 
 const (
-	alice = "user:default/alice" // an admin
-	bob   = "user:default/bob"
+	alice = pagetest.Admin
+	bob   = pagetest.User
 	guest = "user:development/guest"
 )
-
-// fakeAuth is the auth module as the console sees it: alice is the admin.
-type fakeAuth struct{}
-
-func (fakeAuth) IsAdmin(p httpserver.Principal) bool                  { return p.Subject == alice }
-func (fakeAuth) GuestAllowed() bool                                   { return false }
-func (fakeAuth) GuestSignIn(http.ResponseWriter, *http.Request) error { return nil }
-
-type fakeSignIn struct{}
-
-func (fakeSignIn) ProviderIDs() []string                                    { return nil }
-func (fakeSignIn) SignOut(http.ResponseWriter, *http.Request, string) error { return nil }
 
 // fakeAuditor keeps the records of the page's actions.
 type fakeAuditor struct {
@@ -106,15 +93,8 @@ func newFixture(t *testing.T, bus bool) *fixture {
 	f.cp, err = audit.NewCheckpointer(db, pub, zerolog.Nop(), time.Hour, nil)
 	require.NoError(t, err)
 	sec := section(&page{store: f.store, checkpointer: f.cp, db: db, history: f.history, auditor: f.auditor})
-	c, err := console.New(console.Options{Sections: []console.Section{sec}, Auth: fakeAuth{}, SignIn: fakeSignIn{}, MaxStreams: 4, Logger: zerolog.Nop()})
-	require.NoError(t, err)
-	serve := func(user string) http.Handler {
-		srv, err := httpserver.New(httpserver.Params{Listen: httpserver.Listen{Host: "127.0.0.1"}, Logger: zerolog.Nop(),
-			Registry: prometheus.NewRegistry(), Routes: c.Routes(), Authenticator: httpservertest.User(user, user == alice), Pages: c})
-		require.NoError(t, err)
-		return srv.Handler()
-	}
-	f.admin, f.other = serve(alice), serve(bob)
+	o := console.Options{Sections: []console.Section{sec}}
+	f.admin, f.other = pagetest.Serve(t, alice, o), pagetest.Serve(t, bob, o)
 	return f
 }
 
