@@ -14,7 +14,7 @@
 // Templates are html/template files parsed once at start-up: a template that does not parse
 // or names a message that does not exist fails start-up. Each page file defines "title" and
 // "content", and may define fragments that [View.RenderFragment] renders alone. Functions
-// available in templates: t (a message: t "id" "Name" value …), num, datetime and date (for
+// available in templates: t (a message: t "id" "Name" value …), num and datetime (for
 // the page's language), iso (RFC 3339 for <time datetime>), asset (the hashed path of an
 // asset), and path (escapes one path segment; values in a URL's query need nothing, as
 // html/template escapes them there).

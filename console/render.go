@@ -37,7 +37,6 @@ func funcs(loc *i18n.Localizer, a *assets) template.FuncMap {
 		"t":        func(id string, args ...any) (string, error) { return loc.T(id, args...) },
 		"num":      func(v any) string { return loc.Number(v) },
 		"datetime": func(t time.Time) string { return loc.Time(t) },
-		"date":     func(t time.Time) string { return loc.Date(t) },
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"asset":    a.path,
 		"path":     url.PathEscape,
