@@ -100,6 +100,7 @@ func TestFullStack(t *testing.T) {
 	second := s.start()
 	s.waitReady()
 	require.Equal(t, http.StatusFound, s.signInStart("github"), "docker-compose.yml's variables enable the provider")
+	s.checkConsole(delivery)
 	resp = s.request(http.MethodGet, "/api/catalog/entities/by-name/component/default/"+repo, s.adminToken, nil, nil)
 	require.Equal(t, http.StatusOK, resp.status, resp.body)
 	var again map[string]any
@@ -223,6 +224,28 @@ func (s *stack) request(method, path, token string, body []byte, header http.Hea
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(s.t, err)
 	return response{status: resp.StatusCode, body: string(b)}
+}
+
+// checkConsole checks the operator console of the production configuration: a page without a
+// session sends the browser to sign in, where GitHub is offered and no guest; with the admin
+// token, the Events page lists the webhook of the first run from the history that the outbox
+// keeps on Kafka.
+func (s *stack) checkConsole(delivery string) {
+	s.t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(s.url("/"))
+	require.NoError(s.t, err)
+	resp.Body.Close()
+	require.Equal(s.t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(s.t, "/signin?next=%2F", resp.Header.Get("Location"))
+	page := s.request(http.MethodGet, "/signin", "", nil, nil)
+	require.Equal(s.t, http.StatusOK, page.status)
+	require.Contains(s.t, page.body, `id="signin-github"`)
+	require.NotContains(s.t, page.body, `id="signin-guest"`, "no guest in production")
+	events := s.request(http.MethodGet, "/events?topic=github.push", s.adminToken, nil, nil)
+	require.Equal(s.t, http.StatusOK, events.status, events.body)
+	require.Contains(s.t, events.body, delivery, "the webhook is in the event history on Kafka with the outbox")
+	require.NotContains(s.t, events.body, "Webhooks are not kept in the event history")
 }
 
 // signInStart starts a sign-in with provider and returns the status; a redirect must go to the
