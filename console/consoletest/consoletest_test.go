@@ -115,6 +115,20 @@ func TestTab(t *testing.T) {
 	require.Empty(t, consoletest.Errors(ctx))
 }
 
+// TestTabsKeepTheirCookies: a tab's cookies stay in its tab, so that parallel tests, whose
+// servers all are on 127.0.0.1, do not sign each other out.
+func TestTabsKeepTheirCookies(t *testing.T) {
+	t.Parallel()
+	srv := server(t)
+	one := consoletest.Tab(t, consoletest.TabOptions{})
+	two := consoletest.Tab(t, consoletest.TabOptions{})
+	consoletest.Navigate(t, one, srv.URL+"/")
+	consoletest.Navigate(t, two, srv.URL+"/")
+	require.Equal(t, "who=one", consoletest.Eval[string](t, one, `document.cookie = "who=one", document.cookie`))
+	consoletest.Navigate(t, two, srv.URL+"/")
+	require.Empty(t, consoletest.Eval[string](t, two, `document.cookie`))
+}
+
 func TestTabConsoleErrors(t *testing.T) {
 	t.Parallel()
 	srv := server(t)

@@ -15,8 +15,11 @@
 //
 // One Chromium (the Debian package chromium, found on PATH) serves the whole test binary.
 // Browser starts it on first use and keeps it until the process exits; tabs of parallel
-// tests share it safely, one tab per test. On Linux the kernel kills the browser when the
-// test process exits (chromedp starts it with Pdeathsig), so nothing has to stop it; the
+// tests share it safely, one tab per test. Each tab has a browser context of its own (like a
+// private window): its cookies, such as the session and the language, are not seen by other
+// tabs, although cookies ignore the port and every test server is on 127.0.0.1. On Linux
+// the kernel kills the browser when the test process exits (chromedp starts it with
+// Pdeathsig), so nothing has to stop it; the
 // temporary profile directory in $TMPDIR is left behind then. A package that wants it gone
 // calls Close from TestMain:
 //

@@ -53,7 +53,9 @@ func Tab(t testing.TB, opts TabOptions) context.Context {
 		opts.Timezone = DefaultTimezone
 	}
 	rec := &recorder{}
-	tabCtx, cancelTab := chromedp.NewContext(parent, chromedp.WithListener(rec.listen))
+	// A browser context of its own: cookies ignore the port, so tabs of parallel tests against
+	// servers on 127.0.0.1 would otherwise share (and overwrite) sessions and languages.
+	tabCtx, cancelTab := chromedp.NewContext(parent, chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
 	// The first action on ctx opens the tab and binds its life to ctx: the tab closes when
 	// the deadline passes, as it should.
 	ctx, cancelTimeout := context.WithTimeout(tabCtx, TabTimeout)
