@@ -38,6 +38,7 @@ import (
 	"github.com/stagebus/stagebus/catalog"
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/console"
+	"github.com/stagebus/stagebus/console/catalogpage"
 	"github.com/stagebus/stagebus/console/eventspage"
 	"github.com/stagebus/stagebus/console/overviewpage"
 	"github.com/stagebus/stagebus/database"
@@ -201,6 +202,7 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		console.Module,
 		overviewpage.Module,
 		eventspage.Module,
+		catalogpage.Module,
 		github.Module,
 		discovery.Module,
 		gitlab.Module,
