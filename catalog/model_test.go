@@ -104,6 +104,12 @@ func TestDeriveRelations(t *testing.T) {
 	require.Equal(t, []Relation{{Type: RelationMemberOf, TargetRef: "group:default/ops"}}, deriveRelations(user))
 	group := Entity{APIVersion: "backstage.io/v1alpha1", Kind: "Group", Metadata: Metadata{Name: "ops"}, Spec: map[string]any{"parent": "eng", "children": []any{"sre"}, "members": []any{"ada"}}}
 	require.Equal(t, []Relation{{Type: RelationChildOf, TargetRef: "group:default/eng"}, {Type: RelationHasMember, TargetRef: "user:default/ada"}, {Type: RelationParentOf, TargetRef: "group:default/sre"}}, deriveRelations(group))
+	require.Equal(t, deriveRelations(group), DeclaredRelations(group))
+	for typ, inv := range inverse {
+		require.Equal(t, typ, InverseRelation(InverseRelation(typ)))
+		require.Equal(t, inv, InverseRelation(typ))
+	}
+	require.Empty(t, InverseRelation("likes"))
 }
 
 func TestParseYAML(t *testing.T) {

@@ -102,3 +102,13 @@ func stringsOf(v any) []string {
 	}
 	return nil
 }
+
+// DeclaredRelations returns the relations e's spec declares, from e outwards (ownedBy its
+// spec.owner, partOf its spec.system, …), sorted by type and target: the relations the store
+// keeps for e. An entity read from the Store carries these and the inverses of the relations
+// other entities declare towards it (ownerOf on the group a component names as its owner).
+func DeclaredRelations(e Entity) []Relation { return deriveRelations(e) }
+
+// InverseRelation returns relation type t as seen from its target (ownerOf for ownedBy), or
+// "" for a type the catalog does not know.
+func InverseRelation(t string) string { return inverse[t] }

@@ -39,6 +39,7 @@ import (
 	"github.com/stagebus/stagebus/config"
 	"github.com/stagebus/stagebus/console"
 	"github.com/stagebus/stagebus/console/auditpage"
+	"github.com/stagebus/stagebus/console/catalogpage"
 	"github.com/stagebus/stagebus/console/deadletterspage"
 	"github.com/stagebus/stagebus/console/eventspage"
 	"github.com/stagebus/stagebus/console/overviewpage"
@@ -205,6 +206,7 @@ func app(tree *config.Tree, logOpts logging.Options) fx.Option {
 		eventspage.Module,
 		auditpage.Module,
 		deadletterspage.Module,
+		catalogpage.Module,
 		github.Module,
 		discovery.Module,
 		gitlab.Module,
