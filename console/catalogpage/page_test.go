@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -21,24 +20,12 @@ import (
 	"github.com/stagebus/stagebus/console"
 	"github.com/stagebus/stagebus/console/catalogpage"
 	"github.com/stagebus/stagebus/console/i18n"
+	"github.com/stagebus/stagebus/console/pagetest"
 	"github.com/stagebus/stagebus/database/databasetest"
 	"github.com/stagebus/stagebus/eventsvc/eventsvctest"
 	sqlbus "github.com/stagebus/stagebus/eventsvc/sql"
-	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/httpserver/httpservertest"
 )
-
-// fakeAuth: alice is an admin.
-type fakeAuth struct{}
-
-func (fakeAuth) IsAdmin(p httpserver.Principal) bool                  { return p.Subject == "user:default/alice" }
-func (fakeAuth) GuestAllowed() bool                                   { return false }
-func (fakeAuth) GuestSignIn(http.ResponseWriter, *http.Request) error { return nil }
-
-type fakeSignIn struct{}
-
-func (fakeSignIn) ProviderIDs() []string                                    { return nil }
-func (fakeSignIn) SignOut(http.ResponseWriter, *http.Request, string) error { return nil }
 
 // fakeTail is an event history the test appends to.
 type fakeTail struct {
@@ -118,23 +105,12 @@ func newServer(t *testing.T, store *catalog.Store, tail console.Tail, user strin
 	if tail == nil {
 		tail = &fakeTail{}
 	}
-	c, err := console.New(console.Options{Sections: []console.Section{catalogpage.NewSection(store)}, Auth: fakeAuth{}, SignIn: fakeSignIn{},
-		Tail: tail, MaxStreams: 4, Logger: zerolog.Nop()})
-	require.NoError(t, err)
-	srv, err := httpserver.New(httpserver.Params{Listen: httpserver.Listen{Host: "127.0.0.1"}, Logger: zerolog.Nop(),
-		Registry: prometheus.NewRegistry(), Routes: c.Routes(), Authenticator: httpservertest.User(user, user == "user:default/alice"), Pages: c})
-	require.NoError(t, err)
-	return srv.Handler()
+	return pagetest.Serve(t, user, console.Options{Sections: []console.Section{catalogpage.NewSection(store)}, Tail: tail})
 }
 
 func get(t *testing.T, h http.Handler, target, lang string) *httptest.ResponseRecorder {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodGet, target, nil)
-	r.Header.Set("Accept-Language", lang)
-	httpservertest.Authorize(r)
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w
+	return pagetest.Get(t, h, target, "Accept-Language", lang)
 }
 
 func TestMessages(t *testing.T) {
@@ -147,7 +123,7 @@ func TestMessages(t *testing.T) {
 func TestPages(t *testing.T) {
 	t.Parallel()
 	store := newCatalog(t)
-	servers := map[string]http.Handler{"admin": newServer(t, store, nil, "user:default/alice"), "user": newServer(t, store, nil, "user:default/bob")}
+	servers := map[string]http.Handler{"admin": newServer(t, store, nil, pagetest.Admin), "user": newServer(t, store, nil, pagetest.User)}
 	for _, tc := range []struct {
 		name     string
 		target   string
@@ -232,7 +208,7 @@ var rowLink = regexp.MustCompile(`<th scope="row"><a href="/catalog/([^"]+)">`)
 // comes back.
 func TestListPaging(t *testing.T) {
 	t.Parallel()
-	h := newServer(t, newCatalog(t), nil, "user:default/bob")
+	h := newServer(t, newCatalog(t), nil, pagetest.User)
 	pageOf := func(target string) (rows []string, previous, next string) {
 		body := get(t, h, target, "en").Body.String()
 		for _, m := range rowLink.FindAllStringSubmatch(body, -1) {
@@ -275,7 +251,7 @@ func TestLive(t *testing.T) {
 	t.Parallel()
 	tail := &fakeTail{}
 	tail.add("github.push", "acme/web")
-	srv := httptest.NewServer(newServer(t, newCatalog(t), tail, "user:default/bob"))
+	srv := httptest.NewServer(newServer(t, newCatalog(t), tail, pagetest.User))
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
