@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,24 +33,6 @@ const (
 	guest = "user:development/guest"
 )
 
-// fakeAuditor keeps the records of the page's actions.
-type fakeAuditor struct {
-	mu      sync.Mutex
-	records []auth.AuditRecord
-}
-
-func (f *fakeAuditor) Audit(_ context.Context, _ *http.Request, rec auth.AuditRecord) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.records = append(f.records, rec)
-}
-
-func (f *fakeAuditor) all() []auth.AuditRecord {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]auth.AuditRecord(nil), f.records...)
-}
-
 // busPublisher publishes events on the SQL bus, as eventsvc.Service does with it: the
 // checkpoints reach the history.
 type busPublisher struct{ b *sqlbus.Bus }
@@ -68,7 +49,7 @@ type fixture struct {
 	store   *audit.Store
 	cp      *audit.Checkpointer
 	history *sqlbus.History
-	auditor *fakeAuditor
+	auditor *pagetest.Auditor
 	admin   http.Handler // alice's requests
 	other   http.Handler // bob's
 }
@@ -78,7 +59,7 @@ type fixture struct {
 func newFixture(t *testing.T, bus bool) *fixture {
 	t.Helper()
 	db := databasetest.SQLite(t, append(append([]database.Migration{}, audit.Migrations...), sqlbus.Migrations...))
-	f := &fixture{db: db, store: audit.NewStore(db, zerolog.Nop()), history: sqlbus.NewHistory(db), auditor: &fakeAuditor{}}
+	f := &fixture{db: db, store: audit.NewStore(db, zerolog.Nop()), history: sqlbus.NewHistory(db), auditor: &pagetest.Auditor{}}
 	var pub eventsvc.Publisher
 	if bus {
 		var cfg sqlbus.Config
@@ -307,7 +288,7 @@ func TestCheckpoint(t *testing.T) {
 		w := f.do(f.admin, http.MethodPost, "/audit/checkpoint?actor="+url.QueryEscape(guest)+"&cursor=x", "en")
 		require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
 		require.Equal(t, "/audit?actor=user%3Adevelopment%2Fguest&notice=notice.audit.checkpoint_taken", w.Header().Get("Location"))
-		recs := f.auditor.all()
+		recs := f.auditor.Records()
 		require.Len(t, recs, 1)
 		require.Equal(t, EventCheckpoint, recs[0].EventID)
 		require.Equal(t, auth.StatusSucceeded, recs[0].Status)
@@ -330,7 +311,7 @@ func TestCheckpoint(t *testing.T) {
 		entries, err = f.history.Recent(t.Context(), audit.CheckpointTopic, 0, 5)
 		require.NoError(t, err)
 		require.Len(t, entries, 1, "a refused request takes no checkpoint")
-		require.Len(t, f.auditor.all(), 1)
+		require.Len(t, f.auditor.Records(), 1)
 	})
 	t.Run("this process's", func(t *testing.T) {
 		t.Parallel()
@@ -352,7 +333,7 @@ func TestCheckpoint(t *testing.T) {
 		w := f.do(f.admin, http.MethodPost, "/audit/checkpoint", "en")
 		require.Equal(t, http.StatusServiceUnavailable, w.Code)
 		require.Contains(t, w.Body.String(), "the checkpoint could not be taken")
-		recs := f.auditor.all()
+		recs := f.auditor.Records()
 		require.Len(t, recs, 1)
 		require.Equal(t, auth.StatusFailed, recs[0].Status)
 	})

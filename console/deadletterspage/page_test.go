@@ -29,24 +29,6 @@ const (
 	bob   = pagetest.User
 )
 
-// audits records the audit events.
-type audits struct {
-	mu   sync.Mutex
-	recs []auth.AuditRecord
-}
-
-func (a *audits) Audit(_ context.Context, _ *http.Request, rec auth.AuditRecord) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.recs = append(a.recs, rec)
-}
-
-func (a *audits) all() []auth.AuditRecord {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]auth.AuditRecord(nil), a.recs...)
-}
-
 // bus is the subscriptions that run in this process: running ones handle a redelivered
 // event at once, unless hold is set, when the replay waits in held.
 type bus struct {
@@ -78,7 +60,7 @@ func (b *bus) Redeliver(subscription string, e eventsvc.Event, done func(error))
 type fixture struct {
 	store  *deadletter.Store
 	bus    *bus
-	audits *audits
+	audits *pagetest.Auditor
 	alice  http.Handler
 	bob    http.Handler
 }
@@ -91,7 +73,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{
 		store:  deadletter.NewStore(databasetest.SQLite(t, deadletter.Migrations), deadletter.Config{Retention: time.Hour}, zerolog.Nop(), nil),
 		bus:    &bus{running: map[string]bool{"sub-a": true, "bulk": true}},
-		audits: &audits{},
+		audits: &pagetest.Auditor{},
 	}
 	add := func(sub, topic, id, errText string, payload []byte, at time.Time) {
 		t.Helper()
@@ -218,7 +200,7 @@ func TestActions(t *testing.T) {
 		return err == nil
 	}
 	lastAudit := func() auth.AuditRecord {
-		recs := f.audits.all()
+		recs := f.audits.Records()
 		require.NotEmpty(t, recs)
 		return recs[len(recs)-1]
 	}
@@ -231,7 +213,7 @@ func TestActions(t *testing.T) {
 			require.Equal(t, http.StatusForbidden, w.Code)
 		}
 		require.True(t, exists(id))
-		require.Empty(t, f.audits.all())
+		require.Empty(t, f.audits.Records())
 		f.bus.mu.Lock()
 		defer f.bus.mu.Unlock()
 		require.Empty(t, f.bus.got)
@@ -294,12 +276,12 @@ func TestActions(t *testing.T) {
 		require.Equal(t, auth.StatusSucceeded, a.Status)
 		require.Equal(t, map[string]any{"id": id, "subscription": "sub-b", "topic": "github.pull_request", "eventId": "ev-binary"}, a.Meta)
 
-		n := len(f.audits.all())
+		n := len(f.audits.Records())
 		for _, action := range []string{"discard", "replay"} {
 			w = do(f.alice, http.MethodPost, "/dead-letters/"+id+"/"+action, "en")
 			require.Equal(t, http.StatusNotFound, w.Code, "gone")
 		}
-		require.Len(t, f.audits.all(), n, "nothing happened, nothing audited")
+		require.Len(t, f.audits.Records(), n, "nothing happened, nothing audited")
 	})
 }
 

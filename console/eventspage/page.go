@@ -149,24 +149,22 @@ type detailData struct {
 
 type kv struct{ Name, Value string }
 
-func (p *page) seq(r *http.Request) (int64, error) {
+// message reads the event of the request's path ({seq}); an unknown one is a 404.
+func (p *page) message(r *http.Request) (sqlbus.Message, error) {
 	seq, err := strconv.ParseInt(r.PathValue("seq"), 10, 64)
 	if err != nil || seq <= 0 {
-		return 0, httpserver.Errorf(http.StatusNotFound, "no event %q in the history: use the number the list links to", r.PathValue("seq"))
+		return sqlbus.Message{}, httpserver.Errorf(http.StatusNotFound, "no event %q in the history: use the number the list links to", r.PathValue("seq"))
 	}
-	return seq, nil
+	m, err := p.history.Get(r.Context(), seq)
+	if errors.Is(err, sqlbus.ErrNotFound) {
+		return m, httpserver.Errorf(http.StatusNotFound, "no event %d in the history: it may have passed events.sql.retention", seq)
+	}
+	return m, err
 }
 
 func (p *page) detail(w http.ResponseWriter, r *http.Request, v *console.View) error {
 	ctx := r.Context()
-	seq, err := p.seq(r)
-	if err != nil {
-		return err
-	}
-	m, err := p.history.Get(ctx, seq)
-	if errors.Is(err, sqlbus.ErrNotFound) {
-		return httpserver.Errorf(http.StatusNotFound, "no event %d in the history: it may have passed events.sql.retention", seq)
-	}
+	m, err := p.message(r)
 	if err != nil {
 		return err
 	}
@@ -225,14 +223,7 @@ func showPayload(b []byte) (text string, isJSON, binary, truncated bool) {
 // subscription of its topic receives it. The replay is audited.
 func (p *page) replay(w http.ResponseWriter, r *http.Request, v *console.View) error {
 	ctx := r.Context()
-	seq, err := p.seq(r)
-	if err != nil {
-		return err
-	}
-	m, err := p.history.Get(ctx, seq)
-	if errors.Is(err, sqlbus.ErrNotFound) {
-		return httpserver.Errorf(http.StatusNotFound, "no event %d in the history: it may have passed events.sql.retention", seq)
-	}
+	m, err := p.message(r)
 	if err != nil {
 		return err
 	}

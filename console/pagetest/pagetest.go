@@ -4,16 +4,19 @@
 package pagetest
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stagebus/stagebus/auth"
 	"github.com/stagebus/stagebus/console"
 	"github.com/stagebus/stagebus/httpserver"
 	"github.com/stagebus/stagebus/httpserver/httpservertest"
@@ -106,4 +109,24 @@ func do(t testing.TB, h http.Handler, r *http.Request, header []string) *httptes
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	return w
+}
+
+// Auditor keeps the audit records a page's actions make (it stands for auth.Service.Audit).
+type Auditor struct {
+	mu      sync.Mutex
+	records []auth.AuditRecord
+}
+
+// Audit keeps rec.
+func (a *Auditor) Audit(_ context.Context, _ *http.Request, rec auth.AuditRecord) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.records = append(a.records, rec)
+}
+
+// Records returns the records kept so far, oldest first.
+func (a *Auditor) Records() []auth.AuditRecord {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]auth.AuditRecord(nil), a.records...)
 }
