@@ -1,6 +1,8 @@
 package console
 
 import (
+	"cmp"
+	"slices"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,8 +26,14 @@ type Live struct {
 	// Admin restricts the channel to admins.
 	Admin bool
 	// Events turns new events of the history into updates (nil: the channel does not follow
-	// events). entries are in order and at most [liveBatch] per call.
-	Events func(ctx context.Context, v *View, arg string, entries []sqlbus.Entry) ([]Update, error)
+	// events). entries are in order, at most [liveBatch] per call: when more arrived since the
+	// last call, the older ones are skipped and skipped says how many (about: sequence numbers
+	// may have gaps).
+	Events func(ctx context.Context, v *View, arg string, entries []sqlbus.Entry, skipped int64) ([]Update, error)
+	// Topics are topics whose events the channel needs even when others are skipped (the
+	// catalog's changes for its banners): their newest events after the last call are added
+	// to entries, up to liveBatch each.
+	Topics []string
 	// Every and Tick give periodic updates (Tick nil: none).
 	Every time.Duration
 	Tick  func(ctx context.Context, v *View, arg string) ([]Update, error)
@@ -44,11 +52,14 @@ type Update struct {
 type Tail interface {
 	Last(ctx context.Context) (int64, error)
 	After(ctx context.Context, after int64, limit int) ([]sqlbus.Entry, error)
+	Recent(ctx context.Context, topic string, before int64, limit int) ([]sqlbus.Entry, error)
 }
 
 const (
-	// liveBatch bounds the events read per poll; a stream further behind skips ahead.
-	liveBatch = 200
+	// liveBatch bounds the events a stream reads and shows per poll: nobody reads more than
+	// a screenful a second, and under a flood of webhooks the console must not take the CPU
+	// that ingestion needs. A stream further behind skips ahead to the newest.
+	liveBatch = 20
 	// livePoll is how often a stream looks for new events.
 	livePoll = time.Second
 	// livePing keeps proxies from closing an idle stream.
@@ -140,11 +151,15 @@ func (c *Console) follow(r *http.Request, v *View, s *stream, subs []subscriptio
 		s.log.Warn().Err(err).Msg("live: cannot read the event history")
 	}
 	followsEvents := false
+	var topics []string
 	ticks := map[int]time.Time{}
 	for i, sub := range subs {
 		followsEvents = followsEvents || sub.live.Events != nil
+		topics = append(topics, sub.live.Topics...)
 		ticks[i] = time.Now().Add(sub.live.Every)
 	}
+	slices.Sort(topics)
+	topics = slices.Compact(topics)
 	poll := time.NewTicker(livePoll)
 	defer poll.Stop()
 	lastSent := time.Now()
@@ -156,7 +171,7 @@ func (c *Console) follow(r *http.Request, v *View, s *stream, subs []subscriptio
 			return
 		case now := <-poll.C:
 			if followsEvents {
-				entries, err := c.tail.After(ctx, last, liveBatch)
+				entries, skipped, err := c.newEvents(ctx, last, topics)
 				if err != nil {
 					s.log.Warn().Err(err).Msg("live: cannot read the event history")
 				} else if len(entries) > 0 {
@@ -165,7 +180,7 @@ func (c *Console) follow(r *http.Request, v *View, s *stream, subs []subscriptio
 						if sub.live.Events == nil {
 							continue
 						}
-						ups, err := sub.live.Events(ctx, v, sub.arg, entries)
+						ups, err := sub.live.Events(ctx, v, sub.arg, entries, skipped)
 						if !s.updates(ups, err, last) {
 							return
 						}
@@ -192,6 +207,38 @@ func (c *Console) follow(r *http.Request, v *View, s *stream, subs []subscriptio
 			}
 		}
 	}
+}
+
+// newEvents returns the events after last, at most liveBatch of the newest, and how many
+// older ones it skipped; when it skips, the newest events of topics after last are added, in
+// order.
+func (c *Console) newEvents(ctx context.Context, last int64, topics []string) ([]sqlbus.Entry, int64, error) {
+	newest, err := c.tail.Last(ctx)
+	if err != nil || newest <= last {
+		return nil, 0, err
+	}
+	from := last
+	var skipped int64
+	if newest-last > liveBatch {
+		skipped, from = newest-last-liveBatch, newest-liveBatch
+	}
+	entries, err := c.tail.After(ctx, from, liveBatch)
+	if err != nil || skipped == 0 {
+		return entries, skipped, err
+	}
+	for _, topic := range topics {
+		recent, err := c.tail.Recent(ctx, topic, from+1, liveBatch)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, e := range recent {
+			if e.Seq > last {
+				entries = append(entries, e)
+			}
+		}
+	}
+	slices.SortFunc(entries, func(a, b sqlbus.Entry) int { return cmp.Compare(a.Seq, b.Seq) })
+	return entries, skipped, nil
 }
 
 // stream writes server-sent events with a deadline per write.

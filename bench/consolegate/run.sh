@@ -53,14 +53,14 @@ YAML
   fi
   local ratio
   ratio=$("$work/webhookload" -compare -rounds 3 -duration 4s -url "$base/api/events/http/github" -secret "$secret" -json |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.3f" % d["rps_ratio"], " ".join("%.2f" % r["rps_ratio"] for r in d["rounds"]))')
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print("median=%.3f rounds=%s" % (d["rps_ratio"], ",".join("%.2f" % r["rps_ratio"] for r in d["rounds"])))')
   local bytes=0
   if [[ $mode == on ]]; then
     kill "${clients[@]}" 2>/dev/null || true
     bytes=$(cat "$work"/live* | wc -c)
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  echo "$mode median=${ratio% *} rounds=${ratio#* } live_bytes=$bytes"
+  echo "$mode $ratio live_bytes=$bytes"
   rm -f "$work"/live* "$work"/jar*
 }
 

@@ -23,11 +23,15 @@ func NewSection(c Catalog) console.Section {
 			{Method: http.MethodGet, Path: "/catalog/{namespace}/{kind}/{name}", Handler: p.entity},
 		},
 		Live: []console.Live{
-			{Name: "catalog", Events: p.listLive},
-			{Name: "entity", Events: p.entityLive},
+			{Name: "catalog", Events: p.listLive, Topics: changeTopics},
+			{Name: "entity", Events: p.entityLive, Topics: changeTopics},
 		},
 	}
 }
+
+// changeTopics are the catalog's change events, which the banners must see even when the
+// live stream skips a flood of webhooks.
+var changeTopics = []string{catalog.TopicEntityUpserted, catalog.TopicEntityDeleted}
 
 // params are the module's inputs.
 type params struct {

@@ -394,7 +394,7 @@ type changedData struct {
 
 // entityLive tells an entity's page that the entity changed: a change event whose key is
 // its ref (the catalog keys its change stream by entity ref) shows the banner.
-func (p *page) entityLive(_ context.Context, v *console.View, arg string, entries []sqlbus.Entry) ([]console.Update, error) {
+func (p *page) entityLive(_ context.Context, v *console.View, arg string, entries []sqlbus.Entry, _ int64) ([]console.Update, error) {
 	ref, err := catalog.ParseRef(arg, "", catalog.DefaultNamespace)
 	if err != nil {
 		return nil, nil
@@ -417,7 +417,7 @@ func (p *page) entityLive(_ context.Context, v *console.View, arg string, entrie
 }
 
 // listLive tells the list that the catalog changed.
-func (p *page) listLive(_ context.Context, v *console.View, _ string, entries []sqlbus.Entry) ([]console.Update, error) {
+func (p *page) listLive(_ context.Context, v *console.View, _ string, entries []sqlbus.Entry, _ int64) ([]console.Update, error) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Topic, entityTopics) {
 			return banner(v, "catalog/list", "#catalog-changed", "catalog.changed_list", nil)

@@ -57,6 +57,32 @@ func (f *fakeTail) After(_ context.Context, after int64, limit int) ([]sqlbus.En
 	return out, nil
 }
 
+func (f *fakeTail) Recent(_ context.Context, topic string, before int64, limit int) ([]sqlbus.Entry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []sqlbus.Entry
+	for i := len(f.entries) - 1; i >= 0 && len(out) < limit; i-- {
+		if e := f.entries[i]; e.Topic == topic && (before == 0 || e.Seq < before) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// flood adds, at once, before webhook events, a change of the entity key and after webhook
+// events: more than a live stream shows in one update.
+func (f *fakeTail) flood(before int, key string, after int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range before + 1 + after {
+		e := sqlbus.Entry{Seq: int64(len(f.entries) + 1), Topic: "github.push", Key: "acme/web", Time: time.Now()}
+		if i == before {
+			e.Topic, e.Key = catalog.TopicEntityUpserted, key
+		}
+		f.entries = append(f.entries, e)
+	}
+}
+
 func entity(kind, name string, spec map[string]any) catalog.Entity {
 	return catalog.Entity{APIVersion: "backstage.io/v1alpha1", Kind: kind, Metadata: catalog.Metadata{Name: name}, Spec: spec}
 }
@@ -299,4 +325,9 @@ func TestLive(t *testing.T) {
 	require.Contains(t, next(), `#catalog-changed`)
 	tail.add(catalog.TopicEntityDeleted, "component:default/web")
 	require.Contains(t, next(), `This entity has been removed from the catalog.`)
+	require.Contains(t, next(), `#catalog-changed`)
+
+	// A change among a flood of webhooks, which the stream skips, still shows.
+	tail.flood(30, "component:default/web", 100)
+	require.Contains(t, next(), `This entity has changed.`)
 }

@@ -114,7 +114,7 @@ func (p *page) list(w http.ResponseWriter, r *http.Request, v *console.View) err
 }
 
 // live turns new events into rows at the top of the list (of one topic, or all for "").
-func (p *page) live(_ context.Context, v *console.View, topic string, entries []sqlbus.Entry) ([]console.Update, error) {
+func (p *page) live(_ context.Context, v *console.View, topic string, entries []sqlbus.Entry, skipped int64) ([]console.Update, error) {
 	var rows []sqlbus.Entry
 	for i := len(entries) - 1; i >= 0; i-- { // newest first, as the list
 		if topic == "" || entries[i].Topic == topic {
@@ -131,6 +131,13 @@ func (p *page) live(_ context.Context, v *console.View, topic string, entries []
 	announce, err := v.T("events.arrived", "Count", len(rows))
 	if err != nil {
 		return nil, err
+	}
+	if skipped > 0 {
+		more, err := v.T("events.skipped", "Count", skipped)
+		if err != nil {
+			return nil, err
+		}
+		announce += " " + more
 	}
 	return []console.Update{{Target: "#events-body", HTML: html, Announce: announce, Show: "#events-table"}}, nil
 }
