@@ -12,7 +12,8 @@ import (
 	"github.com/stagebus/stagebus/httpserver"
 )
 
-// TestIsAdmin: users listed in auth.admins and services are admins, nobody else.
+// TestIsAdmin: users listed in auth.admins are admins, nobody else (a service's access
+// restrictions are not known here).
 func TestIsAdmin(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
@@ -23,7 +24,7 @@ func TestIsAdmin(t *testing.T) {
 		{httpserver.Principal{Type: httpserver.PrincipalUser, Subject: "user:default/alice"}, true},
 		{httpserver.Principal{Type: httpserver.PrincipalUser, Subject: "user:default/Alice"}, true},
 		{httpserver.Principal{Type: httpserver.PrincipalUser, Subject: "user:default/bob"}, false},
-		{httpserver.Principal{Type: httpserver.PrincipalService, Subject: "external:ci"}, true},
+		{httpserver.Principal{Type: httpserver.PrincipalService, Subject: "external:ci"}, false},
 		{httpserver.Principal{Type: httpserver.PrincipalNone}, false},
 	} {
 		require.Equal(t, tc.want, f.svc.IsAdmin(tc.p), "%+v", tc.p)

@@ -383,17 +383,11 @@ func (s *Service) authorize(c credentials, route httpserver.Route) *RefusalError
 	return forbidden("%s is not an admin (auth.admins)", c.principal.Subject)
 }
 
-// IsAdmin reports whether p may call admin routes when nothing restricts it: a user listed in
-// auth.admins, or a service. Pages use it to hide what a person may not do; the routes refuse
-// it anyway.
+// IsAdmin reports whether p is a person listed in auth.admins. Pages use it to show admin
+// actions and data; a service principal (whose access restrictions it cannot see) is no
+// admin here, though admin routes it is not restricted from still admit it.
 func (s *Service) IsAdmin(p httpserver.Principal) bool {
-	switch p.Type {
-	case httpserver.PrincipalService:
-		return true
-	case httpserver.PrincipalUser:
-		return s.admins[strings.ToLower(p.Subject)]
-	}
-	return false
+	return p.Type == httpserver.PrincipalUser && s.admins[strings.ToLower(p.Subject)]
 }
 
 // routeAllowed reports whether path is under one of the prefixes (segment-wise); nil

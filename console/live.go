@@ -66,6 +66,11 @@ const (
 	livePing = 15 * time.Second
 	// liveWriteTimeout drops a client that stops reading.
 	liveWriteTimeout = 10 * time.Second
+	// liveLifetime ends a stream, which the browser opens again (resuming with
+	// Last-Event-ID): so that a signed-out or expired session stops receiving within it.
+	liveLifetime = 5 * time.Minute
+	// liveChannels bounds the channels of one stream.
+	liveChannels = 4
 )
 
 // liveLimiter caps open streams: console.maxStreams in all, perUser for one person.
@@ -111,10 +116,18 @@ type subscription struct {
 func (c *Console) serveLive(w http.ResponseWriter, r *http.Request) {
 	v := c.view(r, httpserver.PrincipalFromContext(r.Context()))
 	var subs []subscription
-	for _, ch := range strings.Split(r.URL.Query().Get("ch"), ",") {
+	asked := strings.Split(r.URL.Query().Get("ch"), ",")
+	seen := map[string]bool{}
+	for _, ch := range asked {
 		name, arg, _ := strings.Cut(ch, ":")
 		l, ok := c.live[name]
 		switch {
+		case len(asked) > liveChannels:
+			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "ch: at most %d channels a stream", liveChannels))
+			return
+		case seen[ch]:
+			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "ch: channel %q is asked for twice", ch))
+			return
 		case !ok:
 			httpserver.WriteError(w, r, httpserver.Errorf(http.StatusBadRequest, "ch: no live channel %q", name))
 			return
@@ -122,6 +135,7 @@ func (c *Console) serveLive(w http.ResponseWriter, r *http.Request) {
 			httpserver.WriteError(w, r, &httpserver.Error{Status: http.StatusForbidden, Name: "NotAllowedError", Message: "channel " + name + " is for admins"})
 			return
 		}
+		seen[ch] = true
 		subs = append(subs, subscription{live: l, arg: arg})
 	}
 	if !c.streams.acquire(v.Principal.Subject) {
@@ -145,11 +159,6 @@ func (c *Console) follow(r *http.Request, v *View, s *stream, subs []subscriptio
 	ctx := r.Context()
 	var last int64
 	var err error
-	if id, perr := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); perr == nil && id > 0 {
-		last = id // a reconnect resumes where it left off
-	} else if last, err = c.tail.Last(ctx); err != nil {
-		s.log.Warn().Err(err).Msg("live: cannot read the event history")
-	}
 	followsEvents := false
 	var topics []string
 	ticks := map[int]time.Time{}
@@ -160,14 +169,25 @@ func (c *Console) follow(r *http.Request, v *View, s *stream, subs []subscriptio
 	}
 	slices.Sort(topics)
 	topics = slices.Compact(topics)
+	if id, perr := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); perr == nil && id > 0 {
+		last = id // a reconnect resumes where it left off
+	} else if followsEvents {
+		if last, err = c.tail.Last(ctx); err != nil {
+			s.log.Warn().Err(err).Msg("live: cannot read the event history")
+		}
+	}
 	poll := time.NewTicker(livePoll)
 	defer poll.Stop()
+	end := time.NewTimer(liveLifetime)
+	defer end.Stop()
 	lastSent := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-httpserver.Stopping(ctx):
+			return
+		case <-end.C:
 			return
 		case now := <-poll.C:
 			if followsEvents {
@@ -181,10 +201,13 @@ func (c *Console) follow(r *http.Request, v *View, s *stream, subs []subscriptio
 							continue
 						}
 						ups, err := sub.live.Events(ctx, v, sub.arg, entries, skipped)
-						if !s.updates(ups, err, last) {
+						wrote, ok := s.updates(ups, err, last)
+						if !ok {
 							return
 						}
-						lastSent = now
+						if wrote {
+							lastSent = now
+						}
 					}
 				}
 			}
@@ -194,10 +217,13 @@ func (c *Console) follow(r *http.Request, v *View, s *stream, subs []subscriptio
 				}
 				ticks[i] = now.Add(sub.live.Every)
 				ups, err := sub.live.Tick(ctx, v, sub.arg)
-				if !s.updates(ups, err, last) {
+				wrote, ok := s.updates(ups, err, last)
+				if !ok {
 					return
 				}
-				lastSent = now
+				if wrote {
+					lastSent = now
+				}
 			}
 			if now.Sub(lastSent) >= livePing {
 				if !s.send(": ping\n\n") {
@@ -249,21 +275,24 @@ type stream struct {
 }
 
 // updates sends ups as "html" events carrying id last; an error from the channel is logged
-// and skipped. It reports false when the client is gone.
-func (s *stream) updates(ups []Update, err error, last int64) bool {
+// and skipped. It reports whether it wrote anything, and false in ok when the client is gone.
+func (s *stream) updates(ups []Update, err error, last int64) (wrote, ok bool) {
 	if err != nil {
 		s.log.Warn().Err(err).Msg("live: a channel failed to render its update")
-		return true
+		return false, true
 	}
 	var b strings.Builder
 	for _, u := range ups {
 		data, err := json.Marshal(u)
 		if err != nil {
-			return true
+			return false, true
 		}
 		fmt.Fprintf(&b, "id: %d\nevent: html\ndata: %s\n\n", last, data)
 	}
-	return b.Len() == 0 || s.send(b.String())
+	if b.Len() == 0 {
+		return false, true
+	}
+	return true, s.send(b.String())
 }
 
 func (s *stream) send(text string) bool {

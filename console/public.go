@@ -76,8 +76,8 @@ func (c *Console) publicRoutes() []httpserver.Route {
 	}
 	return []httpserver.Route{
 		{Method: http.MethodGet, Path: "/signin", Auth: httpserver.Unauthenticated, Page: true, Handler: public(c.signInPage)},
-		{Method: http.MethodPost, Path: "/signin/guest", Auth: httpserver.Unauthenticated, Page: true, Handler: sameSite.Handler(public(c.guestSignIn))},
-		{Method: http.MethodPost, Path: "/locale", Auth: httpserver.Unauthenticated, Page: true, Handler: sameSite.Handler(public(c.switchLanguage))},
+		{Method: http.MethodPost, Path: "/signin/guest", Auth: httpserver.Unauthenticated, Page: true, Handler: securityHeaders(sameSite.Handler(public(c.guestSignIn)))},
+		{Method: http.MethodPost, Path: "/locale", Auth: httpserver.Unauthenticated, Page: true, Handler: securityHeaders(sameSite.Handler(public(c.switchLanguage)))},
 		{Method: http.MethodPost, Path: "/signout", Auth: httpserver.RequireCredentials, Page: true, Handler: c.serve(c.signOut)},
 	}
 }
@@ -143,8 +143,7 @@ func (c *Console) Unauthenticated(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		next = localPath(r.URL.RequestURI())
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
+	securityHeaders(http.RedirectHandler("/signin?next="+url.QueryEscape(next), http.StatusSeeOther)).ServeHTTP(w, r)
 }
 
 // Forbidden implements httpserver.PageResponder: an HTML 403 in the layout.

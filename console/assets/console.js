@@ -47,10 +47,11 @@
     const el = document.querySelector("[data-live]");
     if (!el || !window.EventSource) return;
     const status = document.querySelector("[data-live-status]");
+    const url = "/live?ch=" + encodeURIComponent(el.dataset.live);
     let source = null;
     function open() {
       if (source) return;
-      source = new EventSource("/live?ch=" + encodeURIComponent(el.dataset.live));
+      source = new EventSource(url);
       source.addEventListener("html", (e) => {
         const u = JSON.parse(e.data);
         const target = document.querySelector(u.target);
@@ -70,8 +71,19 @@
         if (status && u.announce) status.textContent = u.announce;
       });
       source.addEventListener("error", () => {
-        // The browser reconnects by itself; a closed stream (signed out) reloads into sign-in.
-        if (source && source.readyState === EventSource.CLOSED) location.reload();
+        // The browser reconnects by itself unless the server refused the stream: then a
+        // signed-out session reloads into sign-in, anything else (too many streams) tries
+        // again in a while.
+        if (!source || source.readyState !== EventSource.CLOSED) return;
+        close();
+        const ask = new AbortController();
+        fetch(url, { signal: ask.signal, headers: { "X-Console-Fragment": "1" } })
+          .then((r) => {
+            ask.abort();
+            if (r.status === 401) location.reload();
+            else setTimeout(open, 30000);
+          })
+          .catch(() => setTimeout(open, 30000));
       });
     }
     function close() {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -107,7 +108,7 @@ func (p *page) list(w http.ResponseWriter, r *http.Request, v *console.View) err
 		}
 		d.Older = "/events?" + o.Encode()
 	}
-	if before == 0 {
+	if before == 0 && !strings.Contains(d.Topic, ",") { // a comma would separate channels
 		d.Live = "events:" + d.Topic
 	}
 	return v.Render(w, http.StatusOK, "events/list", d)

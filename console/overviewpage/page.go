@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,27 @@ type page struct {
 	bus         eventsvc.BusName
 	history     *sqlbus.History
 	deadLetters *deadletter.Store
+
+	lagMu   sync.Mutex
+	lag     []sqlbus.Lag // the last Lag, read at lagAt
+	lagAt   time.Time
+	lagFail bool
+}
+
+// lagTTL is how long the subscription lag is reused: it reads up to LagCap index entries a
+// partition, too much for every page view and live tick.
+const lagTTL = 5 * time.Second
+
+// subscriptionLag returns the history's Lag, read at most once per lagTTL whoever asks; it
+// reports false when it cannot be read.
+func (p *page) subscriptionLag(ctx context.Context) ([]sqlbus.Lag, bool) {
+	p.lagMu.Lock()
+	defer p.lagMu.Unlock()
+	if now := time.Now(); now.Sub(p.lagAt) >= lagTTL {
+		lag, err := p.history.Lag(ctx)
+		p.lag, p.lagFail, p.lagAt = lag, err != nil, now
+	}
+	return p.lag, !p.lagFail
 }
 
 // kv is a name and a text.
@@ -83,9 +105,9 @@ func (p *page) collect(ctx context.Context, v *console.View) (data, error) {
 	d.Published = publishedChart(samples, last.at)
 	d.Ingress = ingressChart(samples, last.at)
 	if p.history != nil {
-		if d.Lag, err = p.history.Lag(ctx); err != nil {
-			d.LagError = true
-		}
+		var ok bool
+		d.Lag, ok = p.subscriptionLag(ctx)
+		d.LagError = !ok
 	}
 	if v.Admin && p.deadLetters != nil {
 		if d.DeadLetters, err = p.deadLetters.Count(ctx); err != nil {
