@@ -2,11 +2,11 @@ package console
 
 import (
 	"cmp"
-	"slices"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
