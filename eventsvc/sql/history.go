@@ -330,8 +330,17 @@ type DeadLettered struct {
 type Handling struct {
 	Group string
 	// State is StateHandled, StatePending, StateNotStarted or, set by MarkDeadLettered,
-	// StateDeadLettered. When the message was handled is not recorded.
+	// StateDeadLettered.
 	State string
+	// HandledBy is, with StateHandled, when the group had handled the message by, from its
+	// handled-at marks (bus_marks): the message was handled at or before HandledBy, and
+	// HandledBy is at most about MarkBound (1.02 s) after the group's watermark passed the
+	// message — after it and every earlier message of its partition were handled — plus the
+	// time the database took to take the write. It is zero when that is not known: the
+	// message was passed before the marks existed (schema version 3), by an instance that
+	// stopped without marking it (killed, or its lease taken over), or so recently that it
+	// is not marked yet (MarkBound).
+	HandledBy time.Time
 	// Active: an instance is a live member of the group on the message's topic (its
 	// membership is renewed, events.sql.leaseTimeout).
 	Active bool
@@ -341,7 +350,8 @@ type Handling struct {
 
 // Handling returns where each consumer group that reads message seq's topic on the SQL bus
 // stands with it, by group: StateHandled when the group's watermark of the message's
-// partition is at or past it, StatePending otherwise; and StateNotStarted for each of
+// partition is at or past it, with HandledBy from the group's first mark at or past it (an
+// index lookup), StatePending otherwise; and StateNotStarted for each of
 // declared (the ids of the subscriptions to the topic) that has not read the topic yet. The
 // outbox's relay is not a group. On Kafka (with the outbox) no group reads bus_messages:
 // only the declared subscriptions come back, all not started. Dead letters are merged by the
@@ -356,10 +366,7 @@ func (h *History) Handling(ctx context.Context, seq int64, declared ...string) (
 	if err != nil {
 		return nil, fmt.Errorf("events.sql: handling of %d: %w", seq, err)
 	}
-	rows, err := h.db.QueryContext(ctx, `SELECT o.grp, o.acked,
-			EXISTS (SELECT 1 FROM bus_members b WHERE b.grp = o.grp AND b.topic = o.topic AND b.seen_until > $4)
-		FROM bus_offsets o WHERE o.topic = $1 AND o.part = $2 AND o.grp <> $3 ORDER BY o.grp`,
-		topic, part, relayGroup, time.Now().UnixNano())
+	rows, err := h.db.QueryContext(ctx, handlingQuery, topic, part, relayGroup, time.Now().UnixNano(), seq)
 	if err != nil {
 		return nil, fmt.Errorf("events.sql: handling of %d: %w", seq, err)
 	}
@@ -369,12 +376,16 @@ func (h *History) Handling(ctx context.Context, seq int64, declared ...string) (
 	for rows.Next() {
 		var hd Handling
 		var acked int64
-		if err := rows.Scan(&hd.Group, &acked, &hd.Active); err != nil {
+		var by sql.NullInt64
+		if err := rows.Scan(&hd.Group, &acked, &hd.Active, &by); err != nil {
 			return nil, fmt.Errorf("events.sql: handling of %d: %w", seq, err)
 		}
 		hd.State = StatePending
 		if seq <= acked {
 			hd.State = StateHandled
+			if by.Valid {
+				hd.HandledBy = time.Unix(0, by.Int64).UTC()
+			}
 		}
 		seen[hd.Group] = true
 		out = append(out, hd)
@@ -391,6 +402,18 @@ func (h *History) Handling(ctx context.Context, seq int64, declared ...string) (
 	slices.SortFunc(out, func(a, b Handling) int { return strings.Compare(a.Group, b.Group) })
 	return out, nil
 }
+
+// handlingQuery reads the groups' offsets of topic $1's partition $2 (the relay, $3, left
+// out), whether each has a live member (renewed after $4), and when it had passed message $5
+// by: the time of its first mark at or past $5 — a seek in bus_marks' primary key — unless
+// that mark starts at or past $5 (prev), which means that $5 was passed before the chain of
+// marks began, at a time not recorded.
+const handlingQuery = `SELECT o.grp, o.acked,
+		EXISTS (SELECT 1 FROM bus_members b WHERE b.grp = o.grp AND b.topic = o.topic AND b.seen_until > $4),
+		(SELECT CASE WHEN k.prev < $5 THEN k.at END FROM bus_marks k
+			WHERE k.grp = o.grp AND k.topic = o.topic AND k.part = o.part AND k.acked >= $5 AND o.acked >= $5
+			ORDER BY k.acked LIMIT 1)
+	FROM bus_offsets o WHERE o.topic = $1 AND o.part = $2 AND o.grp <> $3 ORDER BY o.grp`
 
 // MarkDeadLettered returns hs with group's handling marked dead-lettered by d (added when
 // hs has no row for group: a subscription of another backend). Call it for each dead letter

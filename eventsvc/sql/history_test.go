@@ -241,6 +241,19 @@ func TestHistory(t *testing.T) {
 				('ahead', 'alpha', 'i-1', $1), ('behind', 'alpha', 'i-2', $2), ('behind', 'beta', 'i-2', $1)`,
 				now.Add(time.Minute).UnixNano(), now.Add(-time.Minute).UnixNano())
 			require.NoError(t, err)
+			// ahead's marks, on every partition: a chain begun at a-2 (passed before it, at a
+			// time not recorded), a-3…a-4 passed by first, a-5…a-6 by second; behind has none.
+			first, second := eventTime.Add(time.Second), eventTime.Add(3*time.Second)
+			for p := range sqlbus.Partitions {
+				for _, m := range []struct {
+					acked, prev int64
+					at          time.Time
+				}{{seqOf(t, db, "alpha", "a-4"), seqOf(t, db, "alpha", "a-2"), first}, {seq, seqOf(t, db, "alpha", "a-4"), second}} {
+					_, err := db.ExecContext(ctx, `INSERT INTO bus_marks (grp, topic, part, acked, prev, at) VALUES ('ahead', 'alpha', $1, $2, $3, $4)`,
+						p, m.acked, m.prev, m.at.UnixNano())
+					require.NoError(t, err)
+				}
+			}
 
 			tests := []struct {
 				name     string
@@ -249,15 +262,27 @@ func TestHistory(t *testing.T) {
 				want     []sqlbus.Handling
 			}{
 				{"handled and pending", seq, nil, []sqlbus.Handling{
-					{Group: "ahead", State: sqlbus.StateHandled, Active: true},
+					{Group: "ahead", State: sqlbus.StateHandled, HandledBy: second, Active: true},
 					{Group: "behind", State: sqlbus.StatePending},
 				}},
 				{"declared subscriptions", seq, []string{"ahead", "new", "new"}, []sqlbus.Handling{
-					{Group: "ahead", State: sqlbus.StateHandled, Active: true},
+					{Group: "ahead", State: sqlbus.StateHandled, HandledBy: second, Active: true},
 					{Group: "behind", State: sqlbus.StatePending},
 					{Group: "new", State: sqlbus.StateNotStarted},
 				}},
-				{"before the watermark", seqOf(t, db, "alpha", "a-2"), nil, []sqlbus.Handling{
+				{"the first mark's last message", seqOf(t, db, "alpha", "a-4"), nil, []sqlbus.Handling{
+					{Group: "ahead", State: sqlbus.StateHandled, HandledBy: first, Active: true},
+					{Group: "behind", State: sqlbus.StateHandled},
+				}},
+				{"the first mark's first message", seqOf(t, db, "alpha", "a-3"), nil, []sqlbus.Handling{
+					{Group: "ahead", State: sqlbus.StateHandled, HandledBy: first, Active: true},
+					{Group: "behind", State: sqlbus.StateHandled},
+				}},
+				{"the second mark's first message", seqOf(t, db, "alpha", "a-5"), nil, []sqlbus.Handling{
+					{Group: "ahead", State: sqlbus.StateHandled, HandledBy: second, Active: true},
+					{Group: "behind", State: sqlbus.StateHandled},
+				}},
+				{"passed before the marks began", seqOf(t, db, "alpha", "a-2"), nil, []sqlbus.Handling{
 					{Group: "ahead", State: sqlbus.StateHandled, Active: true},
 					{Group: "behind", State: sqlbus.StateHandled},
 				}},
@@ -287,9 +312,19 @@ func TestHistory(t *testing.T) {
 					t.Fatal("beta's messages were not delivered")
 				}
 			}
+			handled := time.Now()
 			require.Eventually(t, func() bool { return unrecorded(t, db, "live", "beta") == 0 }, wait, 10*time.Millisecond)
-			got, err := h.Handling(ctx, seqOf(t, db, "beta", "b-2"))
+			var got []sqlbus.Handling
+			require.Eventually(t, func() bool {
+				got, err = h.Handling(ctx, seqOf(t, db, "beta", "b-2"))
+				require.NoError(t, err)
+				return len(got) == 1 && !got[0].HandledBy.IsZero()
+			}, wait, 10*time.Millisecond, "marked")
+			m, err := h.Get(ctx, seqOf(t, db, "beta", "b-2"))
 			require.NoError(t, err)
+			require.False(t, got[0].HandledBy.Before(m.Time), "handled after it was stored")
+			require.False(t, got[0].HandledBy.After(handled.Add(sqlbus.MarkBound+slack)), "within the bound of its handling")
+			got[0].HandledBy = time.Time{}
 			require.Equal(t, []sqlbus.Handling{{Group: "live", State: sqlbus.StateHandled, Active: true}}, got)
 			require.NoError(t, sub.Close())
 			require.Eventually(t, func() bool {

@@ -3,11 +3,13 @@ package sqlbus
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
-// Purge deletes the messages older than events.sql.retention, the expired keys of publishes
-// made once, and the memberships of instances that vanished an hour ago. Consumer groups that had not
+// Purge deletes the messages older than events.sql.retention with the handled-at marks no
+// stored message needs any more (purgeMarks), the expired keys of publishes made once, and
+// the memberships of instances that vanished an hour ago. Consumer groups that had not
 // handled some of them, and the outbox's relay if it had not published some, are reported first — counted in [MetricBehindRetention] and logged —
 // so that nothing is skipped silently.
 func (b *Bus) Purge(ctx context.Context) error {
@@ -46,6 +48,9 @@ func (b *Bus) Purge(ctx context.Context) error {
 	if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_messages WHERE created_at < $1`, cutoff); err != nil {
 		return fmt.Errorf("events.sql: purge: %w", err)
 	}
+	if err := b.purgeMarks(ctx); err != nil {
+		return fmt.Errorf("events.sql: purge: %w", err)
+	}
 	if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_once WHERE expires_at < $1`, b.now().UnixNano()); err != nil {
 		return fmt.Errorf("events.sql: purge: %w", err)
 	}
@@ -67,4 +72,45 @@ func (b *Bus) now() time.Time {
 		return b.clock()
 	}
 	return time.Now()
+}
+
+// purgeMarks deletes, per consumer group, topic and partition, the handled-at marks below the
+// partition's oldest message left: a message's time is read from its group's first mark at
+// or past it, so no lookup reads those again, and the newest mark need not be kept either —
+// the next mark carries the watermark it starts from (prev) itself. They include every mark
+// older than the retention, since the messages such a mark passed were older still (up to
+// the clocks' disagreement between instances); a partition with no message left loses all
+// its marks, as later messages have higher sequence numbers. One short statement per
+// partition, each a range of bus_marks' primary key, so that none holds SQLite's write lock
+// for long; messages published meanwhile only raise the bound.
+func (b *Bus) purgeMarks(ctx context.Context) error {
+	rows, err := b.db.QueryContext(ctx, `SELECT grp, topic, part FROM bus_offsets WHERE grp <> $1`, relayGroup)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type partition struct {
+		group, topic string
+		part         int
+	}
+	var parts []partition
+	for rows.Next() {
+		var p partition
+		if err := rows.Scan(&p.group, &p.topic, &p.part); err != nil {
+			return err
+		}
+		parts = append(parts, p)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	for _, p := range parts {
+		if _, err := b.db.ExecContext(ctx, `DELETE FROM bus_marks WHERE grp = $1 AND topic = $2 AND part = $3
+			AND acked < COALESCE((SELECT MIN(seq) FROM bus_messages WHERE topic = $2 AND part = $3), $4)`,
+			p.group, p.topic, p.part, int64(math.MaxInt64)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

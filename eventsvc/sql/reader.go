@@ -34,6 +34,15 @@ const (
 	// recordEvery is how often, at most, a reader records its offsets while messages are
 	// acknowledged.
 	recordEvery = 20 * time.Millisecond
+	// markEvery is how often, at most, a reader appends a handled-at mark (bus_marks) of a
+	// partition, with the offset it records: under a steady stream the offsets move every
+	// recordEvery, and a mark each time would add a row per partition to every record.
+	markEvery = time.Second
+	// MarkBound is how late a handled-at mark is at most, while the reader that passed the
+	// message runs on: a watermark move is recorded within recordEvery, and marked then or,
+	// when the partition was marked less than markEvery before, at markEvery after that mark
+	// (see reader.due). A database slow to take the write adds its delay.
+	MarkBound = markEvery + recordEvery
 )
 
 // partitionOf maps an ordering key to its partition; messages without a key are spread by id.
@@ -56,6 +65,8 @@ type part struct {
 	inFlight  int            // read and not acknowledged
 	watermark int64          // everything read up to it was acknowledged
 	committed int64          // watermark last recorded in bus_offsets
+	marked    int64          // watermark of the last mark in bus_marks, or the one the partition was taken at
+	markedAt  time.Time      // when the last mark was written; zero: not since the partition was taken
 }
 
 // reader consumes one topic for one consumer group in this instance: it is a member of the
@@ -193,7 +204,7 @@ func (r *reader) run() {
 			claim, look = false, true
 		}
 		if now := time.Now(); !now.Before(recorded.Add(recordEvery)) {
-			if err := r.commit(r.ctx); err != nil {
+			if err := r.commit(r.ctx, false); err != nil {
 				r.warn(err, "recording the offsets failed; retried")
 			}
 			recorded = now
@@ -215,8 +226,8 @@ func (r *reader) run() {
 			}
 		}
 		wake := min(time.Until(poll), time.Until(heartbeat))
-		if len(r.moves()) > 0 {
-			wake = min(wake, time.Until(recorded.Add(recordEvery)))
+		if due, ok := r.due(); ok {
+			wake = min(wake, time.Until(later(due, recorded.Add(recordEvery))))
 		}
 		timer.Reset(max(wake, time.Millisecond))
 		select {
@@ -254,7 +265,7 @@ func (r *reader) finish() {
 	r.lanes.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.commit(ctx); err != nil {
+	if err := r.commit(ctx, true); err != nil {
 		r.log.Warn().Err(err).Msg("events.sql: recording the offsets at shutdown failed; those messages will be delivered again")
 	}
 	db := r.bus.db
@@ -354,6 +365,9 @@ func (r *reader) rebalance(ctx context.Context) error {
 		case ok && !s.owned:
 			s.owned, s.draining = true, false
 			s.cursor = max(s.cursor, acked)
+			// The messages up to acked were passed by an earlier owner, or before the marks
+			// existed, at a time this reader does not know: its first mark starts after them.
+			s.marked, s.markedAt = acked, time.Time{}
 			if s.inFlight == 0 {
 				s.watermark, s.committed = max(s.watermark, acked), max(s.committed, acked)
 			}
@@ -367,43 +381,104 @@ func (r *reader) rebalance(ctx context.Context) error {
 	return nil
 }
 
-// move is a partition's offset to record: its watermark, and whether it is released.
+// move is a partition's offset to record: its watermark, whether it is released, and whether
+// a handled-at mark of it is appended (prev: the watermark of the partition's previous mark).
 type move struct {
 	p       int
 	w       int64
 	release bool
+	mark    bool
+	prev    int64
 }
 
-// moves returns the offsets to record: the watermarks that moved, and the drained partitions
-// to release.
-func (r *reader) moves() []move {
+// Handled-at marks: when a reader records a partition's watermark it may also append a row
+// (group, topic, partition, watermark, previous mark's watermark, now) to bus_marks, in the
+// same statement or transaction, so that the history can tell when a message was handled:
+// by the first mark at or past it. Marking every record would add a row per partition every
+// recordEvery under a steady stream, on SQLite's only writer; so a partition is marked at
+// most every markEvery, and a watermark that moves within markEvery of the last mark is
+// recorded unmarked and marked later — with the watermark of that time — at the first
+// record markEvery after the last mark. The reader wakes up for that record when nothing
+// else brings one about (due), so that the last move before a quiet spell is marked within
+// MarkBound too. A release and the shutdown mark what is unmarked at once: the reader's
+// state ends there.
+//
+// prev makes each mark say which messages it covers, (prev, watermark]: the first mark of a
+// partition taken over, or taken after the marks were introduced, starts at the offset it was
+// taken at, so that the messages passed earlier, at an unknown time, are not attributed to
+// it (History.Handling leaves their time out).
+
+// moves returns the offsets to record at now: the watermarks that moved, the drained
+// partitions to release, and the marks due — all unmarked moves when flush.
+func (r *reader) moves(now time.Time, flush bool) []move {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var moves []move
 	for p := range r.parts {
 		s := &r.parts[p]
-		release := s.owned && s.draining && s.inFlight == 0
-		if s.owned && (s.watermark > s.committed || release) {
-			moves = append(moves, move{p, s.watermark, release})
+		if !s.owned {
+			continue
+		}
+		release := s.draining && s.inFlight == 0
+		mark := s.watermark > s.marked && (flush || release || !now.Before(s.markedAt.Add(markEvery)))
+		if s.watermark > s.committed || release || mark {
+			moves = append(moves, move{p, s.watermark, release, mark, s.marked})
 		}
 	}
 	return moves
 }
 
-// commit records the watermarks that moved and releases drained partitions, all in one
-// transaction. A partition whose row another instance owns by now (its lease was taken over)
-// is no longer held.
-func (r *reader) commit(ctx context.Context) error {
-	moves := r.moves()
+// due reports when the next record is due, if one is: at once (the zero time) for a
+// watermark that moved or a partition to release, markEvery after the last mark for a
+// partition recorded but not marked.
+func (r *reader) due() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var due time.Time
+	ok := false
+	for p := range r.parts {
+		s := &r.parts[p]
+		if !s.owned {
+			continue
+		}
+		var t time.Time
+		switch {
+		case s.watermark > s.committed || s.draining && s.inFlight == 0:
+		case s.watermark > s.marked:
+			t = s.markedAt.Add(markEvery)
+		default:
+			continue
+		}
+		if !ok || t.Before(due) {
+			due, ok = t, true
+		}
+	}
+	return due, ok
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// commit records the watermarks that moved, the marks due (all unmarked moves when flush) and
+// releases drained partitions, all in one transaction. A partition whose row another
+// instance owns by now (its lease was taken over) is no longer held, and is not marked.
+func (r *reader) commit(ctx context.Context, flush bool) error {
+	now := time.Now()
+	moves := r.moves(now, flush)
 	if len(moves) == 0 {
 		return nil
 	}
 	var recorded [Partitions]bool // the row was ours, and is updated
 	var err error
 	if r.bus.db.Dialect() == database.Postgres {
-		recorded, err = r.recordPostgres(ctx, moves)
+		recorded, err = r.recordPostgres(ctx, moves, now)
 	} else {
-		recorded, err = r.recordSQLite(ctx, moves)
+		recorded, err = r.recordSQLite(ctx, moves, now)
 	}
 	if err != nil {
 		return err
@@ -414,6 +489,9 @@ func (r *reader) commit(ctx context.Context) error {
 		s := &r.parts[m.p]
 		if recorded[m.p] {
 			s.committed = max(s.committed, m.w)
+			if m.mark {
+				s.marked, s.markedAt = max(s.marked, m.w), now
+			}
 		}
 		if !recorded[m.p] || m.release {
 			s.owned, s.draining = false, false
@@ -436,16 +514,40 @@ const pgRecord = `UPDATE bus_offsets o SET acked = GREATEST(o.acked, v.acked), o
 	WHERE o.grp = $4 AND o.topic = $5 AND o.owner = $6 AND o.part = v.part
 	RETURNING o.part`
 
-// recordPostgres records the moves with pgRecord.
-func (r *reader) recordPostgres(ctx context.Context, moves []move) (recorded [Partitions]bool, err error) {
+// pgRecordMarks is pgRecord that also appends the marks of the partitions updated whose $7
+// is true, with $8 their previous marks' watermarks and $9 the time: one statement still,
+// the insert reading the update's result.
+const pgRecordMarks = `WITH v AS (
+		SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $7::boolean[], $8::bigint[]) AS v(part, acked, owner, mark, prev)
+	), u AS (
+		UPDATE bus_offsets o SET acked = GREATEST(o.acked, v.acked), owner = v.owner FROM v
+		WHERE o.grp = $4 AND o.topic = $5 AND o.owner = $6 AND o.part = v.part
+		RETURNING o.part
+	), m AS (
+		INSERT INTO bus_marks (grp, topic, part, acked, prev, at)
+		SELECT $4::text, $5::text, v.part, v.acked, v.prev, $9::bigint FROM v JOIN u ON u.part = v.part WHERE v.mark
+		ON CONFLICT DO NOTHING
+	)
+	SELECT part FROM u`
+
+// recordPostgres records the moves with pgRecord, or pgRecordMarks when some are marked.
+func (r *reader) recordPostgres(ctx context.Context, moves []move, now time.Time) (recorded [Partitions]bool, err error) {
 	parts, ws, owners := make([]int32, len(moves)), make([]int64, len(moves)), make([]string, len(moves))
+	marks, prevs := make([]bool, len(moves)), make([]int64, len(moves))
+	marked := false
 	for i, m := range moves {
 		parts[i], ws[i], owners[i] = int32(m.p), m.w, r.bus.id
 		if m.release {
 			owners[i] = ""
 		}
+		marks[i], prevs[i] = m.mark, m.prev
+		marked = marked || m.mark
 	}
-	rows, err := r.bus.db.QueryContext(ctx, pgRecord, parts, ws, owners, r.group, r.topic, r.bus.id)
+	query, args := pgRecord, []any{parts, ws, owners, r.group, r.topic, r.bus.id}
+	if marked {
+		query, args = pgRecordMarks, append(args, marks, prevs, now.UnixNano())
+	}
+	rows, err := r.bus.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return recorded, err
 	}
@@ -462,8 +564,9 @@ func (r *reader) recordPostgres(ctx context.Context, moves []move) (recorded [Pa
 	return recorded, rows.Err()
 }
 
-// recordSQLite records the moves with the prepared statement, in one transaction.
-func (r *reader) recordSQLite(ctx context.Context, moves []move) (recorded [Partitions]bool, err error) {
+// recordSQLite records the moves with the prepared statements, in one transaction: a mark
+// only for a partition whose offset was recorded.
+func (r *reader) recordSQLite(ctx context.Context, moves []move, now time.Time) (recorded [Partitions]bool, err error) {
 	tx, err := r.bus.db.BeginTx(ctx, nil)
 	if err != nil {
 		return recorded, err
@@ -483,6 +586,11 @@ func (r *reader) recordSQLite(ctx context.Context, moves []move) (recorded [Part
 			return recorded, err
 		}
 		recorded[m.p] = n == 1
+		if m.mark && recorded[m.p] {
+			if _, err := r.bus.stmts.mark.exec(ctx, tx, r.group, r.topic, m.p, m.w, m.prev, now.UnixNano()); err != nil {
+				return recorded, err
+			}
+		}
 	}
 	return recorded, tx.Commit()
 }

@@ -10,7 +10,8 @@ import (
 // reused (SQLite AUTOINCREMENT) and spread over [Partitions] by key; one offset and lease per
 // consumer group, topic and partition; the live members of each group and topic, which share
 // the partitions out; the keys of publishes made once (eventsvc.Once), kept until they
-// expire; and, in version 2, messages that share another message's payload.
+// expire; in version 2, messages that share another message's payload; and in version 3 the
+// handled-at marks of the consumer groups (bus_marks).
 var Migrations = []database.Migration{{
 	Module:   "eventsvc.sql",
 	Version:  1,
@@ -21,7 +22,28 @@ var Migrations = []database.Migration{{
 	Version:  2,
 	SQLite:   onceLog + payloadOf,
 	Postgres: onceKeys + payloadOf,
+}, {
+	Module:   "eventsvc.sql",
+	Version:  3,
+	SQLite:   marksTable + " WITHOUT ROWID",
+	Postgres: marksTable,
 }}
+
+// marksTable holds the handled-at marks: a row says that by at (Unix nanoseconds) the group's
+// watermark of the topic's partition had reached acked, coming from prev, the watermark of
+// the partition's previous mark (or the offset the marking reader took the partition at):
+// the messages in (prev, acked] were passed at or before at (see reader.go, "Handled-at
+// marks"). Readers append at most one a partition per second; lookups and the purge go by the
+// primary key, which on SQLite is the table itself (WITHOUT ROWID): no second B-tree to write.
+const marksTable = `CREATE TABLE bus_marks (
+	grp TEXT NOT NULL,
+	topic TEXT NOT NULL,
+	part INTEGER NOT NULL,
+	acked BIGINT NOT NULL,
+	prev BIGINT NOT NULL,
+	at BIGINT NOT NULL,
+	PRIMARY KEY (grp, topic, part, acked)
+)`
 
 // onceLog is bus_once on SQLite: append-only, its keys found through the bus's onceIndex.
 const onceLog = `CREATE TABLE bus_once (

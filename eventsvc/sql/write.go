@@ -99,7 +99,7 @@ func toRows(batch []eventsvc.Outgoing, sqlite bool) []row {
 // prepared on every connection that runs it), which saves parsing them for every message. On
 // PostgreSQL there are none: a group is written by one pipelined batch (writePostgres), and a
 // reader's partitions are read and its offsets recorded by one statement each (pgFetch,
-// pgRecord), statements that pgx prepares and caches on each connection by itself — a
+// pgRecord or pgRecordMarks), statements that pgx prepares and caches on each connection by itself — a
 // prepared *sql.Stmt would also pin the connection that LISTENs (closing the statement waits
 // for it).
 type statements struct {
@@ -108,6 +108,7 @@ type statements struct {
 	once       query // append a Once key
 	read       query // a partition's messages after a sequence number
 	offset     query // record a partition's watermark, or release it
+	mark       query // append a handled-at mark
 }
 
 // query is a prepared statement and its text.
@@ -139,6 +140,7 @@ func prepare(ctx context.Context, db *database.DB) (*statements, error) {
 		LEFT JOIN bus_messages p ON p.seq = m.payload_of
 		WHERE m.topic = $1 AND m.part = $2 AND m.seq > $3 ORDER BY m.seq LIMIT $4`
 	s.offset.text = `UPDATE bus_offsets SET acked = MAX(acked, $1), owner = $2 WHERE grp = $3 AND topic = $4 AND part = $5 AND owner = $6`
+	s.mark.text = `INSERT INTO bus_marks (grp, topic, part, acked, prev, at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`
 	for _, q := range s.all() {
 		stmt, err := db.PrepareContext(ctx, q.text)
 		if err != nil {
@@ -151,7 +153,7 @@ func prepare(ctx context.Context, db *database.DB) (*statements, error) {
 }
 
 func (s *statements) all() []*query {
-	return []*query{&s.insert, &s.insertSame, &s.once, &s.read, &s.offset}
+	return []*query{&s.insert, &s.insertSame, &s.once, &s.read, &s.offset, &s.mark}
 }
 
 // Close releases the statements.
