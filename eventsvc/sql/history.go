@@ -332,14 +332,14 @@ type Handling struct {
 	// State is StateHandled, StatePending, StateNotStarted or, set by MarkDeadLettered,
 	// StateDeadLettered.
 	State string
-	// HandledBy is, with StateHandled, when the group had handled the message by, from its
-	// handled-at marks (bus_marks): the message was handled at or before HandledBy, and
-	// HandledBy is at most about MarkBound (1.02 s) after the group's watermark passed the
-	// message — after it and every earlier message of its partition were handled — plus the
-	// time the database took to take the write. It is zero when that is not known: the
-	// message was passed before the marks existed (schema version 3), by an instance that
-	// stopped without marking it (killed, or its lease taken over), or so recently that it
-	// is not marked yet (MarkBound).
+	// HandledBy is, with StateHandled, when the group had handled the message by (or given
+	// it up to the dead letters), from its handled-at marks (bus_marks): the message was
+	// handled at or before HandledBy, and HandledBy is at most about MarkBound (1.02 s) after
+	// the group's watermark passed the message — once it and every earlier message of its
+	// partition were handled — plus the time the database took to take the write. It is zero
+	// when that is not known: the message was passed before the marks existed (migration
+	// eventsvc.sql 3), by an instance that stopped without marking it (killed, or its lease
+	// taken over), or so recently that it is not marked yet (within MarkBound).
 	HandledBy time.Time
 	// Active: an instance is a live member of the group on the message's topic (its
 	// membership is renewed, events.sql.leaseTimeout).

@@ -38,10 +38,12 @@ const (
 	// partition, with the offset it records: under a steady stream the offsets move every
 	// recordEvery, and a mark each time would add a row per partition to every record.
 	markEvery = time.Second
-	// MarkBound is how late a handled-at mark is at most, while the reader that passed the
-	// message runs on: a watermark move is recorded within recordEvery, and marked then or,
-	// when the partition was marked less than markEvery before, at markEvery after that mark
-	// (see reader.due). A database slow to take the write adds its delay.
+	// MarkBound is how late a handled-at mark (see History.Handling) is at most after the
+	// consumer group's watermark passed a message, while the reader that passed it runs on:
+	// the move is recorded within recordEvery and marked then or, when the partition was
+	// marked less than markEvery before, markEvery after that mark, by a record the reader
+	// wakes up for (reader.due). The time the database takes to take the write comes on top:
+	// on SQLite the record waits for the one writer.
 	MarkBound = markEvery + recordEvery
 )
 
@@ -164,7 +166,8 @@ func (r *reader) ack(_ *message.Message, pos lanes.Position) {
 // window held the last read back: the reads return everything there was, and what comes
 // later is announced. Offsets are recorded at most every recordEvery while messages are
 // acknowledged (and at shutdown), so that a stream of acknowledgements costs a few writes
-// per second rather than one each.
+// per second rather than one each; a handled-at mark that the rate limit held back is due
+// markEvery after the partition's previous mark, and the loop wakes up for it (see due).
 func (r *reader) run() {
 	defer close(r.done)
 	defer r.cancel()
