@@ -153,13 +153,31 @@ func (db *DB) Start(ctx context.Context) error {
 // optimizeInterval is how often SQLite refreshes the statistics its query planner uses.
 const optimizeInterval = time.Hour
 
-// Optimize refreshes the query planner's statistics now (SQLite; PostgreSQL does it by itself).
+// smallTable is the size below which a table's statistics are not kept: they would plan for
+// a tiny table (a scan costs as little as a search there), and a table that then grows — the
+// bus's, within seconds of start-up — would be scanned for every read until the next
+// refresh. Without statistics SQLite assumes a large table and uses the indexes.
+const smallTable = 1000
+
+// Optimize refreshes the query planner's statistics now (SQLite; PostgreSQL does it by itself),
+// dropping those of small tables.
 func (db *DB) Optimize(ctx context.Context) error {
 	if db.dialect != SQLite {
 		return nil
 	}
-	_, err := db.ExecContext(ctx, `PRAGMA optimize=0x10002`)
-	return err
+	if _, err := db.ExecContext(ctx, `PRAGMA optimize=0x10002`); err != nil {
+		return err
+	}
+	res, err := db.ExecContext(ctx, `DELETE FROM sqlite_stat1 WHERE CAST(stat AS INTEGER) < $1`, smallTable)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err == nil && n > 0 {
+		// Loads the statistics anew, so that statements are planned without the dropped ones.
+		_, err = db.ExecContext(ctx, `ANALYZE sqlite_schema`)
+		return err
+	}
+	return nil
 }
 
 // Stop ends the background work — an optimize under way is cancelled, and waited for until

@@ -251,8 +251,8 @@ func (h *History) Get(ctx context.Context, seq int64) (Message, error) {
 		topic, id, meta string
 		payload         []byte
 	)
-	err := h.db.QueryRowContext(ctx, `SELECT m.topic, m.part, m.uuid, m.metadata, m.created_at, COALESCE(p.payload, m.payload), COALESCE(p.codec, m.codec)
-		FROM bus_messages m LEFT JOIN bus_messages p ON p.seq = m.payload_of WHERE m.seq = $1`, seq).
+	err := h.db.QueryRowContext(ctx, `SELECT m.topic, m.part, m.uuid, m.metadata, m.created_at, `+payloadColumns+`
+		FROM bus_messages m WHERE m.seq = $1`, seq).
 		Scan(&topic, &part, &id, &meta, &createdAt, &payload, &codec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, fmt.Errorf("events.sql: message %d: %w", seq, ErrNotFound)

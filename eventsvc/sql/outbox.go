@@ -228,11 +228,10 @@ func (r *relay) claim(ctx context.Context) (owner bool, acked int64, err error) 
 	return err == nil, acked, err
 }
 
-// relayRead reads the messages after an offset in order of sequence, with their payloads
+// RelayRead reads the messages after an offset in order of sequence, with their payloads
 // (shared or compressed ones on SQLite).
-const relayRead = `SELECT m.seq, m.topic, m.uuid, COALESCE(p.payload, m.payload), COALESCE(p.codec, m.codec), m.metadata
-	FROM bus_messages m LEFT JOIN bus_messages p ON p.seq = m.payload_of
-	WHERE m.seq > $1 ORDER BY m.seq LIMIT $2`
+const RelayRead = `SELECT m.seq, m.topic, m.uuid, ` + payloadColumns + `, m.metadata
+	FROM bus_messages m WHERE m.seq > $1 ORDER BY m.seq LIMIT $2`
 
 // pass publishes up to relayBatch messages after *acked, in order, in one call of publish,
 // then records the new offset. It returns how many it read.
@@ -260,7 +259,7 @@ func (r *relay) pass(ctx context.Context, acked *int64) (int, error) {
 
 // read returns the messages after acked, as a batch to publish, and the last sequence number.
 func (r *relay) read(ctx context.Context, acked int64) ([]eventsvc.Outgoing, int64, error) {
-	rows, err := r.bus.db.QueryContext(ctx, relayRead, acked, relayBatch)
+	rows, err := r.bus.db.QueryContext(ctx, RelayRead, acked, relayBatch)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -127,6 +127,21 @@ func (q query) query(ctx context.Context, args ...any) (*sql.Rows, error) {
 	return q.stmt.QueryContext(ctx, args...)
 }
 
+// ReadSQLite is a reader's fetch on SQLite: the messages of a topic's partition after an
+// offset, with their payloads (a shared one read by its key). The plan is pinned — INDEXED
+// BY, and the shared payload in subqueries rather than a join: planner statistics taken while
+// the table held one message (PRAGMA optimize at start-up) made SQLite scan the whole table
+// for every message fetched once it had grown, and subscribers all but stopped.
+const ReadSQLite = `SELECT m.seq, m.uuid, ` + payloadColumns + `, m.metadata
+	FROM bus_messages m INDEXED BY bus_messages_topic_part_seq
+	WHERE m.topic = $1 AND m.part = $2 AND m.seq > $3 ORDER BY m.seq LIMIT $4`
+
+// payloadColumns are the payload and codec of message m, which may share another message's
+// (payload_of): read by that message's key, in subqueries, whose plan statistics cannot turn
+// into a scan as a join's did.
+const payloadColumns = `COALESCE((SELECT p.payload FROM bus_messages p WHERE p.seq = m.payload_of), m.payload),
+	COALESCE((SELECT p.codec FROM bus_messages p WHERE p.seq = m.payload_of), m.codec)`
+
 // prepare prepares the statements on SQLite; on PostgreSQL it returns nil.
 func prepare(ctx context.Context, db *database.DB) (*statements, error) {
 	if db.Dialect() != database.SQLite {
@@ -136,9 +151,7 @@ func prepare(ctx context.Context, db *database.DB) (*statements, error) {
 	s.insert.text = `INSERT INTO bus_messages (topic, part, uuid, payload, codec, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	s.insertSame.text = `INSERT INTO bus_messages (topic, part, uuid, payload, metadata, created_at, payload_of) VALUES ($1, $2, $3, $4, $5, $6, last_insert_rowid())`
 	s.once.text = `INSERT INTO bus_once (scope, id, expires_at) VALUES ($1, $2, $3)`
-	s.read.text = `SELECT m.seq, m.uuid, COALESCE(p.payload, m.payload), COALESCE(p.codec, m.codec), m.metadata FROM bus_messages m
-		LEFT JOIN bus_messages p ON p.seq = m.payload_of
-		WHERE m.topic = $1 AND m.part = $2 AND m.seq > $3 ORDER BY m.seq LIMIT $4`
+	s.read.text = ReadSQLite
 	s.offset.text = `UPDATE bus_offsets SET acked = MAX(acked, $1), owner = $2 WHERE grp = $3 AND topic = $4 AND part = $5 AND owner = $6`
 	s.mark.text = `INSERT INTO bus_marks (grp, topic, part, acked, prev, at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`
 	for _, q := range s.all() {
