@@ -196,9 +196,6 @@ func (p *page) list(w http.ResponseWriter, r *http.Request, v *console.View) err
 	return v.Render(w, http.StatusOK, "catalog/list", d)
 }
 
-// kv is a name and its value.
-type kv struct{ Name, Value string }
-
 // fact is a spec field shown on an entity's page.
 type fact struct {
 	Name  string
@@ -234,8 +231,8 @@ type entityData struct {
 	Entity      catalog.Entity
 	Ref         string
 	Heading     string
-	Labels      []kv
-	Annotations []kv
+	Labels      []console.Pair
+	Annotations []console.Pair
 	Links       []link
 	Spec        []fact
 	ManagedBy   *place
@@ -258,7 +255,7 @@ func (p *page) entity(w http.ResponseWriter, r *http.Request, v *console.View) e
 	if e.Metadata.Title != "" {
 		d.Heading = e.Metadata.Title
 	}
-	d.Labels, d.Annotations = sortedKV(e.Metadata.Labels), sortedKV(e.Metadata.Annotations)
+	d.Labels, d.Annotations = console.SortedPairs(e.Metadata.Labels), console.SortedPairs(e.Metadata.Annotations)
 	for _, l := range e.Metadata.Links {
 		if href := webURL(l.URL); href != "" {
 			title := l.Title
@@ -298,15 +295,6 @@ func groups(rels []catalog.Relation, label func(string) string) []relGroup {
 		g := &out[len(out)-1]
 		g.Targets = append(g.Targets, target{Ref: rel.TargetRef, Href: refPath(rel.TargetRef, "", catalog.DefaultNamespace)})
 	}
-	return out
-}
-
-func sortedKV(m map[string]string) []kv {
-	out := make([]kv, 0, len(m))
-	for k, val := range m {
-		out = append(out, kv{k, val})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

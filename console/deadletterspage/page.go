@@ -3,12 +3,9 @@ package deadletterspage
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -36,8 +33,6 @@ const (
 	// errorShown bounds the error a list row shows, in characters; the dead letter's page
 	// shows all of it.
 	errorShown = 120
-	// payloadShown bounds the payload the viewer shows.
-	payloadShown = 256 << 10
 	// The audit events of the actions.
 	auditReplay  = "console-dead-letter-replay"
 	auditDiscard = "console-dead-letter-discard"
@@ -144,15 +139,13 @@ func shorten(s string, n int) string {
 type detailData struct {
 	deadletter.Record
 	Back      string // the list of its subscription
-	Metadata  []kv
+	Metadata  []console.Pair
 	Payload   string
 	Size      int
 	JSON      bool
 	Binary    bool
 	Truncated bool
 }
-
-type kv struct{ Name, Value string }
 
 // record returns the dead letter of the request's path, or a 404.
 func (p *page) record(r *http.Request) (deadletter.Record, error) {
@@ -172,30 +165,9 @@ func (p *page) detail(w http.ResponseWriter, r *http.Request, v *console.View) e
 	if err != nil {
 		return err
 	}
-	d := detailData{Record: rec, Back: listURL(rec.Subscription, "", ""), Size: len(rec.Event.Payload)}
-	for k, val := range rec.Event.Metadata {
-		d.Metadata = append(d.Metadata, kv{k, val})
-	}
-	sort.Slice(d.Metadata, func(i, j int) bool { return d.Metadata[i].Name < d.Metadata[j].Name })
-	d.Payload, d.JSON, d.Binary, d.Truncated = showPayload(rec.Event.Payload)
+	d := detailData{Record: rec, Back: listURL(rec.Subscription, "", ""), Size: len(rec.Event.Payload), Metadata: console.SortedPairs(rec.Event.Metadata)}
+	d.Payload, d.JSON, d.Binary, d.Truncated = console.ShowPayload(rec.Event.Payload)
 	return v.Render(w, http.StatusOK, "deadletters/detail", d)
-}
-
-// showPayload returns the payload as text: indented JSON, UTF-8 text, or hex for binary,
-// cut at payloadShown.
-func showPayload(b []byte) (text string, isJSON, binary, truncated bool) {
-	if len(b) > payloadShown {
-		b, truncated = b[:payloadShown], true
-	}
-	if !truncated && json.Valid(b) {
-		if indented, err := json.MarshalIndent(json.RawMessage(b), "", "  "); err == nil {
-			return string(indented), true, false, false
-		}
-	}
-	if utf8.Valid(b) {
-		return string(b), false, false, truncated
-	}
-	return fmt.Sprintf("% x", b), false, true, truncated
 }
 
 // auditRecord is the audit event of an action on rec by the view's person.

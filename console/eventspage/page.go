@@ -1,18 +1,13 @@
 package eventspage
 
 import (
-	"bytes"
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -38,8 +33,6 @@ var Messages = i18n.Source{Name: "console/eventspage", FS: i18n.Sub(messages, "m
 const (
 	// pageSize is how many events a list shows.
 	pageSize = 50
-	// payloadShown bounds the payload the viewer shows.
-	payloadShown = 256 << 10
 	// findLimit bounds the events a search by id shows (an id is on a topic and its
 	// sub-topic, and again for each redelivery the sender was not told about).
 	findLimit = 20
@@ -146,7 +139,7 @@ func (p *page) live(_ context.Context, v *console.View, topic string, entries []
 // detailData is an event's page.
 type detailData struct {
 	Message   sqlbus.Message
-	Metadata  []kv
+	Metadata  []console.Pair
 	Payload   string
 	JSON      bool
 	Truncated bool
@@ -154,8 +147,6 @@ type detailData struct {
 	Handling  []sqlbus.Handling
 	From      string // the replayed event's id
 }
-
-type kv struct{ Name, Value string }
 
 // message reads the event of the request's path ({seq}); an unknown one is a 404.
 func (p *page) message(r *http.Request) (sqlbus.Message, error) {
@@ -176,12 +167,8 @@ func (p *page) detail(w http.ResponseWriter, r *http.Request, v *console.View) e
 	if err != nil {
 		return err
 	}
-	d := detailData{Message: m, From: m.Metadata[MetaReplayedFrom]}
-	for k, val := range m.Metadata {
-		d.Metadata = append(d.Metadata, kv{k, val})
-	}
-	sort.Slice(d.Metadata, func(i, j int) bool { return d.Metadata[i].Name < d.Metadata[j].Name })
-	d.Payload, d.JSON, d.Binary, d.Truncated = showPayload(m.Payload)
+	d := detailData{Message: m, From: m.Metadata[MetaReplayedFrom], Metadata: console.SortedPairs(m.Metadata)}
+	d.Payload, d.JSON, d.Binary, d.Truncated = console.ShowPayload(m.Payload)
 	if d.Handling, err = p.handling(ctx, m); err != nil {
 		return err
 	}
@@ -207,24 +194,6 @@ func (p *page) handling(ctx context.Context, m sqlbus.Message) ([]sqlbus.Handlin
 		}
 	}
 	return hs, nil
-}
-
-// showPayload returns the payload as text: indented JSON, UTF-8 text, or hex for binary,
-// cut at payloadShown.
-func showPayload(b []byte) (text string, isJSON, binary, truncated bool) {
-	if len(b) > payloadShown {
-		b, truncated = b[:payloadShown], true
-	}
-	if !truncated && json.Valid(b) {
-		var out bytes.Buffer
-		if err := json.Indent(&out, b, "", "  "); err == nil {
-			return out.String(), true, false, false
-		}
-	}
-	if utf8.Valid(b) {
-		return string(b), false, false, truncated
-	}
-	return fmt.Sprintf("% x", b), false, true, truncated
 }
 
 // replay publishes a copy of the event with a new id, linked to the original: every

@@ -151,6 +151,7 @@ func (p *page) tick(ctx context.Context, v *console.View, _ string) ([]console.U
 type params struct {
 	fx.In
 	Lifecycle   fx.Lifecycle
+	Console     console.Config
 	Registry    *prometheus.Registry
 	Checks      []health.Check `group:"health"`
 	Bus         eventsvc.BusName
@@ -160,8 +161,10 @@ type params struct {
 
 func newSection(p params) console.Section {
 	pg := &page{sampler: newSampler(p.Registry, time.Now), checks: p.Checks, bus: p.Bus, history: p.History, deadLetters: p.DeadLetters}
-	loop := background.New("console-overview-sampler", sampleEvery, pg.sampler.take, background.Immediately())
-	p.Lifecycle.Append(loop.Hook())
+	if p.Console.Enabled { // a console that is off shows no charts: nothing to sample
+		loop := background.New("console-overview-sampler", sampleEvery, pg.sampler.take, background.Immediately())
+		p.Lifecycle.Append(loop.Hook())
+	}
 	return console.Section{
 		Name:      "overview",
 		Templates: sub(templates, "templates"),
